@@ -64,9 +64,7 @@ _OWN_PROPS = ("rows_per_part", "storage_options")
 
 
 # =========================================================================== public API
-def read_table(
-    store: DataStore, resolve_path: Callable[[str], str] = str, *, where: str = "source"
-) -> pd.DataFrame:
+def read_table(store: DataStore, resolve_path: Callable[[str], str] = str, *, where: str = "source") -> pd.DataFrame:
     """Read the whole table a data store points to.
 
     ``resolve_path`` maps a relative local file name to a real path (``JobConfig.resolve_path``
@@ -161,9 +159,7 @@ def _list_parts(fs: AbstractFileSystem | None, path: str, where: str) -> list[st
             elif os.path.isfile(path):
                 return [path]
             elif _GLOB_CHARS & set(path):
-                parts = sorted(
-                    p for p in glob.glob(path) if os.path.isfile(p) and _is_part_name(os.path.basename(p))
-                )
+                parts = sorted(p for p in glob.glob(path) if os.path.isfile(p) and _is_part_name(os.path.basename(p)))
                 kind = "pattern"
             else:
                 raise DataError(f"{where}.file.name: file not found: {display}")
@@ -176,9 +172,7 @@ def _list_parts(fs: AbstractFileSystem | None, path: str, where: str) -> list[st
             elif fs.isfile(path):
                 return [path]
             elif _GLOB_CHARS & set(path):
-                parts = sorted(
-                    p for p in fs.glob(path) if fs.isfile(p) and _is_part_name(posixpath.basename(p))
-                )
+                parts = sorted(p for p in fs.glob(path) if fs.isfile(p) and _is_part_name(posixpath.basename(p)))
                 kind = "pattern"
             else:
                 raise DataError(f"{where}.file.name: file not found: {display}")
@@ -192,9 +186,7 @@ def _list_parts(fs: AbstractFileSystem | None, path: str, where: str) -> list[st
     return parts
 
 
-def _read_part(
-    fs: AbstractFileSystem | None, part: str, fmt: str, props: dict[str, Any], where: str
-) -> pd.DataFrame:
+def _read_part(fs: AbstractFileSystem | None, part: str, fmt: str, props: dict[str, Any], where: str) -> pd.DataFrame:
     """Read one file; a local path goes to pandas as is, a remote file as an fsspec handle."""
     display = _display(fs, part)
     with _reading_errors(where, display, fmt):
@@ -255,9 +247,7 @@ def _reading_errors(where: str, display: str, fmt: str) -> Iterator[None]:
     except FileNotFoundError as exc:
         raise DataError(f"{where}.file.name: file not found: {display}") from exc
     except TypeError as exc:  # pandas/pyarrow reject an option (unknown keyword or wrong kind of value)
-        raise ConfigError(
-            f"{where}.file.props: invalid option for reading {fmt} from {display}: {exc}"
-        ) from exc
+        raise ConfigError(f"{where}.file.props: invalid option for reading {fmt} from {display}: {exc}") from exc
     except (OSError, ValueError, NotImplementedError) as exc:  # ParserError, ArrowInvalid, decode errors…
         raise DataError(f"{where}.file.name: cannot read {fmt} from {display}: {_first_line(exc)}") from exc
 
@@ -306,9 +296,7 @@ def _seekable(handle: Any) -> bool:
 
 
 # =========================================================================== files: writing
-def _write_file(
-    df: pd.DataFrame, file: FileStore, resolve_path: Callable[[str], str], single: bool, where: str
-) -> str:
+def _write_file(df: pd.DataFrame, file: FileStore, resolve_path: Callable[[str], str], single: bool, where: str) -> str:
     props = dict(file.props)
     rows_per_part = _rows_per_part(props.pop("rows_per_part", None), where)
     storage_options = _storage_options(props, where)
@@ -323,9 +311,8 @@ def _write_file(
     else:
 
         def build(tmp: str) -> None:
-            count = max(
-                1, math.ceil(len(df) / rows_per_part)
-            )  # an empty table still gets a part (its columns)
+            # An empty table still gets one part: it carries the columns.
+            count = max(1, math.ceil(len(df) / rows_per_part))
             for i in range(count):
                 part = _join(fs, tmp, f"part-{i:05d}.{fmt}")
                 chunk = df.iloc[i * rows_per_part : (i + 1) * rows_per_part]
@@ -420,9 +407,7 @@ def _atomic_write(
         raise
 
 
-def _move_into_place(
-    fs: AbstractFileSystem | None, tmp: str, path: str, parent: str, name: str, is_dir: bool
-) -> None:
+def _move_into_place(fs: AbstractFileSystem | None, tmp: str, path: str, parent: str, name: str, is_dir: bool) -> None:
     if fs is None:
         if not os.path.lexists(path) or (not is_dir and not os.path.isdir(path)):
             os.replace(tmp, path)  # atomic: readers see the old file or the new one, never a mix
@@ -525,9 +510,8 @@ def _write_sql(df: pd.DataFrame, sql: SqlStore, where: str) -> str:
             if schema and not sa.inspect(conn).has_schema(schema):
                 conn.execute(sa.schema.CreateSchema(schema))
             started = True
-            conn.execute(sa.schema.DropTable(sa.Table(name, sa.MetaData(), schema=schema), if_exists=True))
-            conn.commit()
             df.to_sql(tmp, conn, schema=schema, index=False)
+            conn.execute(sa.schema.DropTable(sa.Table(name, sa.MetaData(), schema=schema), if_exists=True))
             quote = conn.dialect.identifier_preparer
             old = quote.format_table(sa.Table(tmp, sa.MetaData(), schema=schema))
             conn.execute(sa.text(f"ALTER TABLE {old} RENAME TO {quote.quote(name)}"))
@@ -535,9 +519,7 @@ def _write_sql(df: pd.DataFrame, sql: SqlStore, where: str) -> str:
         if started:  # only needed where DDL is not transactional (MySQL); elsewhere the rollback did it
             _drop_table_quietly(engine, tmp, schema)
         if isinstance(exc, sa.exc.SQLAlchemyError):
-            raise DataError(
-                f"{where}.sql: cannot write table {sql.table!r} to {safe_url}: {_sql_reason(exc)}"
-            ) from exc
+            raise DataError(f"{where}.sql: cannot write table {sql.table!r} to {safe_url}: {_sql_reason(exc)}") from exc
         raise
     finally:
         engine.dispose()

@@ -4,6 +4,7 @@ from pathlib import Path
 
 ADULT_DIR = Path(__file__).parent / "adult"
 ADULT_CSV = ADULT_DIR / "adult.csv"
+ADULT_JOB = ADULT_DIR / "adult_job.yaml"
 ADULT_QIS = [
     "sex", "age", "race", "marital-status", "education",
     "native-country", "workclass", "occupation", "salary-class",

@@ -7,6 +7,7 @@ which is also what rolling up from a more specific, already-grouped transformati
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,10 @@ def group_codes(columns: np.ndarray, radices: np.ndarray | list[int]) -> Groupin
 
 def _mixed_radix_key(columns: np.ndarray, radices: np.ndarray | list[int]) -> tuple[np.ndarray, int]:
     """One int64 per row; columns are re-coded pairwise when the product of radices would overflow."""
+    sizes = [int(r) for r in radices]
+    if math.prod(sizes) < _INT64_SAFE:  # the common case: one fused multiply-add over all columns
+        strides = np.array([math.prod(sizes[j + 1:]) for j in range(len(sizes))], dtype=np.int64)
+        return columns.astype(np.int64, copy=False) @ strides, math.prod(sizes)
     key = columns[:, 0].astype(np.int64)
     space = int(radices[0])
     for j in range(1, columns.shape[1]):

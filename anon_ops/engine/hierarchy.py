@@ -106,15 +106,11 @@ class Hierarchy:
 def _check_shape(column: str, levels: np.ndarray) -> None:
     where = f"hierarchy of {column!r}"
     if levels.ndim != 2:
-        raise ConfigError(
-            f"{where}: expected a table of rows of equal length, got {levels.ndim} dimension(s)"
-        )
+        raise ConfigError(f"{where}: expected a table of rows of equal length, got {levels.ndim} dimension(s)")
     if levels.shape[0] == 0:
         raise ConfigError(f"{where}: no leaves")
     if levels.shape[1] < 2:
-        raise ConfigError(
-            f"{where}: height 0 (only the leaves); a hierarchy needs at least one level above them"
-        )
+        raise ConfigError(f"{where}: height 0 (only the leaves); a hierarchy needs at least one level above them")
     if pd.api.types.infer_dtype(levels.ravel(), skipna=False) != "string":
         row, col = next((r, c) for (r, c), v in np.ndenumerate(levels) if not isinstance(v, str))
         raise ConfigError(f"{where}: row {row + 1}, level {col}: {levels[row, col]!r} is not a string")
@@ -123,23 +119,28 @@ def _check_shape(column: str, levels: np.ndarray) -> None:
 def _check_tree(column: str, levels: np.ndarray) -> None:
     """Distinct leaves, each value with one parent, one top: what share, codes and suppression rely on."""
     where = f"hierarchy of {column!r}"
-    leaves = pd.Series(levels[:, 0])
-    duplicated = leaves.duplicated()
-    if duplicated.any():
-        value = leaves[duplicated].iloc[0]
-        rows = np.flatnonzero(levels[:, 0] == value)[:2] + 1
-        raise ConfigError(f"{where}: leaf {value!r} occurs more than once (rows {rows[0]} and {rows[1]})")
+    coded = [_factorize(levels[:, level]) for level in range(levels.shape[1])]
+    leaf_codes_, leaves = coded[0]
+    if len(leaves) < len(leaf_codes_):
+        first_seen = np.zeros(len(leaves), dtype=bool)
+        for row, code in enumerate(leaf_codes_):
+            if first_seen[code]:
+                value = leaves[code]
+                first = next(r for r in range(row) if leaf_codes_[r] == code)
+                raise ConfigError(f"{where}: leaf {value!r} occurs more than once (rows {first + 1} and {row + 1})")
+            first_seen[code] = True
     for level in range(levels.shape[1] - 1):
-        pairs = pd.DataFrame({"child": levels[:, level], "parent": levels[:, level + 1]}).drop_duplicates()
-        clash = pairs["child"].duplicated()
-        if clash.any():
-            value = pairs.loc[clash, "child"].iloc[0]
-            first, second = pairs.loc[pairs["child"] == value, "parent"].iloc[:2]
+        (child, children), (parent, parents) = coded[level], coded[level + 1]
+        pairs = np.unique(child.astype(np.int64) * len(parents) + parent)
+        clash = np.flatnonzero(np.bincount(pairs // len(parents), minlength=len(children)) > 1)
+        if len(clash):
+            value = children[clash[0]]
+            first, second = (parents[p] for p in pairs[pairs // len(parents) == clash[0]][:2] % len(parents))
             raise ConfigError(
                 f"{where}: value {value!r} at level {level} generalizes to both {first!r} and {second!r} "
                 f"at level {level + 1}; a hierarchy must be a tree"
             )
-    tops = pd.unique(levels[:, -1])
+    tops = coded[-1][1]
     if len(tops) > 1:
         raise ConfigError(
             f"{where}: the top level {levels.shape[1] - 1} holds {len(tops)} values ({_show(tops)}); "
@@ -153,12 +154,12 @@ def lookup_tables(h: Hierarchy) -> list[np.ndarray]:
 
     Codes run 0..m_l-1 in order of first appearance, so level 0 is the identity (leaves are distinct).
     """
-    return [pd.factorize(h.levels[:, level])[0].astype(np.int32) for level in range(h.height + 1)]
+    return [_factorize(h.levels[:, level])[0].astype(np.int32) for level in range(h.height + 1)]
 
 
 def level_labels(h: Hierarchy) -> list[np.ndarray]:
     """Per level l, the object array of value labels; entry c is the label of code c of `lookup_tables`."""
-    return [np.asarray(pd.factorize(h.levels[:, level])[1], dtype=object) for level in range(h.height + 1)]
+    return [_factorize(h.levels[:, level])[1] for level in range(h.height + 1)]
 
 
 def leaf_codes(h: Hierarchy, values: pd.Series) -> np.ndarray:
@@ -179,9 +180,7 @@ def leaf_codes(h: Hierarchy, values: pd.Series) -> np.ndarray:
 def _uncovered(column: str, texts: Sequence[str] | np.ndarray, origin: str) -> DataError:
     texts = list(texts)
     hint = " (missing values are ''; fill them or add a leaf '')" if "" in texts else ""
-    return DataError(
-        f"column {column!r}: {len(texts)} value(s) not covered by {origin}: {_show(texts)}{hint}"
-    )
+    return DataError(f"column {column!r}: {len(texts)} value(s) not covered by {origin}: {_show(texts)}{hint}")
 
 
 def _show(values: Sequence[Any] | np.ndarray) -> str:
@@ -212,8 +211,31 @@ def _as_series(values: Any) -> pd.Series:
 
 def _factorized_text(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(codes, text of each unique value); code -1 marks a missing value."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = _factorize(values)
     return codes, _texts_of(uniques)
+
+
+def _factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, Any]:
+    """pd.factorize (code -1 = missing), but exact for strings holding NUL characters.
+
+    pandas < 3.1 hashes object strings as C strings, so 'a' and 'a\\x00b' become one value
+    (pandas-dev/pandas#34551). The check — every value equals its unique — is one vectorized
+    comparison; only when it fails do we factorize with a Python dict.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if np.asarray(uniques).dtype != object:
+        return codes, uniques
+    raw = np.asarray(values, dtype=object)
+    present = codes >= 0
+    if (raw[present] == np.asarray(uniques, dtype=object)[codes[present]]).all():
+        return codes, uniques
+    index: dict[Any, int] = {}
+    codes = np.full(len(raw), -1, dtype=np.intp)
+    for i in np.flatnonzero(present):
+        codes[i] = index.setdefault(raw[i], len(index))
+    exact = np.empty(len(index), dtype=object)
+    exact[:] = list(index)
+    return codes, exact
 
 
 def _texts_of(uniques: Any) -> np.ndarray:
@@ -275,12 +297,12 @@ def _scalar_text(v: Any) -> str:
 
 def _distinct_texts(values: pd.Series) -> tuple[np.ndarray, str]:
     """Distinct canonical texts ('' for missing values, if any) and pandas' inferred kind of the values."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = _factorize(values)
     texts = _texts_of(uniques)
     if (codes < 0).any():
         texts = np.append(texts, "")
     kind = pd.api.types.infer_dtype(np.asarray(uniques), skipna=True) if len(uniques) else "empty"
-    return np.asarray(pd.unique(texts), dtype=object), kind
+    return np.asarray(_factorize(texts)[1], dtype=object), kind  # 1 and '1' have one text
 
 
 # --------------------------------------------------------------------------- building
@@ -295,9 +317,9 @@ def build_hierarchy(
     `values` is the column's data (any dtype). Generated hierarchies (interval, masking, date, auto)
     take their leaves from its distinct values, as text (`values_as_text`); a file or tree hierarchy
     must cover every value, or a DataError names the ones it misses. Only the distinct values
-    matter, so a caller may pass ``values.drop_duplicates()``; for file and tree hierarchies it may
-    pass None to skip the coverage check. `resolve_path` maps a file name of the configuration to
-    a path (``JobConfig.resolve_path``).
+    matter: the column is read once, the rest of the work is per distinct value. For file and tree
+    hierarchies `values` may be None, which skips the coverage check. `resolve_path` maps a file
+    name of the configuration to a path (``JobConfig.resolve_path``).
     """
     if isinstance(spec, FileHierarchy):
         path = resolve_path(spec.name)
@@ -309,9 +331,7 @@ def build_hierarchy(
         _check_covers(h, values, "its tree mapping (params.mapping)")
         return h
     if values is None:
-        raise DataError(
-            f"column {column!r}: a {spec.type} hierarchy is built from the data, but none was given"
-        )
+        raise DataError(f"column {column!r}: a {spec.type} hierarchy is built from the data, but none was given")
     values = _as_series(values)
     texts, kind = _distinct_texts(values)
     if len(texts) == 0:
@@ -331,9 +351,9 @@ def _check_covers(h: Hierarchy, values: pd.Series | None, origin: str) -> None:
     if values is None:
         return
     texts, _ = _distinct_texts(_as_series(values))
-    missing = pd.Index(texts).difference(pd.Index(h.leaves), sort=False)
+    missing = texts[pd.Index(h.leaves).get_indexer(texts) < 0]
     if len(missing):
-        raise _uncovered(h.column, list(missing), origin)
+        raise _uncovered(h.column, missing, origin)
 
 
 def _from_columns(column: str, columns: list[np.ndarray]) -> Hierarchy:
@@ -453,9 +473,7 @@ def _interval_hierarchy(column: str, texts: np.ndarray, params: IntervalParams) 
 
 
 def _parse_numbers(column: str, texts: np.ndarray) -> np.ndarray:
-    parsed = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce").to_numpy(
-        dtype=float, na_value=np.nan
-    )
+    parsed = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(parsed)
     if bad.any():
         raise DataError(
@@ -470,13 +488,10 @@ def _bin_labels(lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
     that would give two bins one label (bins tiny against their values) — then full precision."""
     for digits in (12, 17):
         labels = np.array(
-            [
-                f"[{_number_text(lo, digits)}, {_number_text(hi, digits)})"
-                for lo, hi in zip(lows, highs, strict=True)
-            ],
+            [f"[{_number_text(lo, digits)}, {_number_text(hi, digits)})" for lo, hi in zip(lows, highs, strict=True)],
             dtype=object,
         )
-        if len(pd.unique(labels)) == len(labels):
+        if len(set(labels)) == len(labels):
             break
     return labels
 
@@ -499,7 +514,7 @@ def _masking_hierarchy(column: str, texts: np.ndarray, params: MaskingParams) ->
         kept = pd.Series(leaves, dtype=object).str.slice(stop=-j).to_numpy(dtype=object)
         kept[lengths <= j] = ""
         columns.append(kept + masks[np.minimum(lengths, j)])
-    if len(pd.unique(columns[-1])) > 1:
+    if len(set(columns[-1])) > 1:
         columns.append(np.full(len(leaves), TOP, dtype=object))
     return _from_columns(column, columns)
 
@@ -537,11 +552,7 @@ def _parse_date(column: str, text: str, fmt: str | None) -> datetime:
     try:
         return datetime.strptime(text, fmt) if fmt else datetime.fromisoformat(text)
     except ValueError:
-        expected = (
-            f"format {fmt!r} (params.format)"
-            if fmt
-            else "an ISO date such as 2024-01-31 (or set params.format)"
-        )
+        expected = f"format {fmt!r} (params.format)" if fmt else "an ISO date such as 2024-01-31 (or set params.format)"
         raise DataError(f"column {column!r}: value {text!r} is not a date in {expected}") from None
 
 
@@ -550,9 +561,7 @@ def _is_datetime_kind(values: pd.Series, kind: str) -> bool:
 
 
 # --------------------------------------------------------------------------- auto
-def _auto_hierarchy(
-    column: str, texts: np.ndarray, kind: str, values: pd.Series, max_levels: int
-) -> Hierarchy:
+def _auto_hierarchy(column: str, texts: np.ndarray, kind: str, values: pd.Series, max_levels: int) -> Hierarchy:
     """The rule of ``type: auto``, by what the column holds:
 
     1. dates/datetimes (datetime dtype or date objects) -> a date hierarchy with month, year, decade
@@ -567,9 +576,7 @@ def _auto_hierarchy(
     """
     if _is_datetime_kind(values, kind):
         return _date_hierarchy(column, texts, DateParams(), iso=True)
-    numeric_dtype = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
-        values.dtype
-    )
+    numeric_dtype = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
     if numeric_dtype or kind in ("integer", "floating", "mixed-integer-float", "decimal"):
         _refuse_missing(column, texts, "interval (auto)")
         widths = _auto_widths(_parse_numbers(column, texts), max_levels)

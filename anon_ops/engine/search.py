@@ -227,11 +227,21 @@ def optimal_search(
     dominated = np.zeros(size, dtype=bool)
     prune_up = metric.monotone and (checker.max_outliers == 0 or metric.ignores_suppression)
 
+    # at_most[i][v]: nodes whose level in QI i is ≤ v (and at_least likewise): region masks are ANDs
+    at_most = [[nodes[:, i] <= v for v in range(h + 1)] for i, h in enumerate(heights)]
+    at_least = [[nodes[:, i] >= v for v in range(h + 1)] for i, h in enumerate(heights)]
+
+    def specializations(n: int) -> np.ndarray:
+        return np.logical_and.reduce([at_most[i][v] for i, v in enumerate(nodes[n])])
+
+    def generalizations(n: int) -> np.ndarray:
+        return np.logical_and.reduce([at_least[i][v] for i, v in enumerate(nodes[n])])
+
     def tag_invalid(n: int) -> None:
-        invalid[(nodes <= nodes[n]).all(axis=1)] = True
+        invalid[specializations(n)] = True
 
     def tag_valid(n: int) -> None:
-        known_valid[(nodes >= nodes[n]).all(axis=1)] = True
+        known_valid[generalizations(n)] = True
 
     def upward_path(n: int) -> list[int]:
         """Flash's binary phase path: climb through successors of unknown validity."""
@@ -280,7 +290,7 @@ def optimal_search(
         if not result.valid:
             continue
         if prune_up:
-            dominated |= (nodes >= nodes[n]).all(axis=1)
+            dominated |= generalizations(int(n))
         assert result.loss is not None
         if _better(result.loss, int(level[n]), int(n), best):
             best = (result.loss, int(level[n]), int(n))

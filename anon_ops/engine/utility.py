@@ -90,19 +90,32 @@ def utility_statistics(
 def distribution(values: pd.Series, min_count: int = 1) -> dict[str, object]:
     """Distribution of one attribute: the most frequent values (those seen fewer than ``min_count``
     times are folded into 'other', so rare — identifying — values are not listed), and a numeric
-    summary when the values are numbers."""
-    text = values.astype("string").fillna("")
-    counts = text.value_counts(sort=True)
-    listed = counts[counts >= min_count].head(_TOP_VALUES)
+    summary (from the distinct values and their counts) when the values are numbers."""
+    counts = values.value_counts(sort=True, dropna=False)
+    labels = ["" if pd.isna(k) else str(k) for k in counts.index]
+    frequencies = counts.to_numpy(dtype=np.int64)
+    listed = np.flatnonzero(frequencies >= min_count)[:_TOP_VALUES]
     result: dict[str, object] = {
-        "count": len(values),
-        "distinct": len(counts),
-        "values": {str(k): int(v) for k, v in listed.items()},
-        "other": int(len(values) - listed.sum()),
+        "count": int(len(values)),
+        "distinct": int(len(counts)),
+        "values": {labels[i]: int(frequencies[i]) for i in listed},
+        "other": int(len(values) - frequencies[listed].sum()),
     }
-    numeric = pd.to_numeric(values, errors="coerce") if not pd.api.types.is_bool_dtype(values) else None
-    if numeric is not None and len(values) and numeric.notna().mean() > 0.95:
-        described = numeric.describe(percentiles=[0.25, 0.5, 0.75])
-        result["numeric"] = {k: float(described[k]) for k in ("min", "25%", "50%", "75%", "max", "mean", "std")
-                             if pd.notna(described[k])}
+    if len(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = pd.to_numeric(pd.Series(labels, dtype=object), errors="coerce").to_numpy(dtype=float)
+        numeric = ~np.isnan(numbers)
+        if frequencies[numeric].sum() > 0.95 * len(values):
+            result["numeric"] = _weighted_summary(numbers[numeric], frequencies[numeric])
     return result
+
+
+def _weighted_summary(numbers: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+    order = np.argsort(numbers)
+    numbers, weights = numbers[order], weights[order].astype(float)
+    cumulative = np.cumsum(weights) / weights.sum()
+    mean = float(np.average(numbers, weights=weights))
+    summary = {"min": float(numbers[0]), "max": float(numbers[-1]), "mean": mean,
+               "std": float(np.sqrt(np.average((numbers - mean) ** 2, weights=weights)))}
+    for name, q in (("25%", 0.25), ("50%", 0.5), ("75%", 0.75)):
+        summary[name] = float(numbers[min(np.searchsorted(cumulative, q), len(numbers) - 1)])
+    return summary
