@@ -122,13 +122,10 @@ def _check_tree(column: str, levels: np.ndarray) -> None:
     coded = [_factorize(levels[:, level]) for level in range(levels.shape[1])]
     leaf_codes_, leaves = coded[0]
     if len(leaves) < len(leaf_codes_):
-        first_seen = np.zeros(len(leaves), dtype=bool)
-        for row, code in enumerate(leaf_codes_):
-            if first_seen[code]:
-                value = leaves[code]
-                first = next(r for r in range(row) if leaf_codes_[r] == code)
-                raise ConfigError(f"{where}: leaf {value!r} occurs more than once (rows {first + 1} and {row + 1})")
-            first_seen[code] = True
+        first_row = np.unique(leaf_codes_, return_index=True)[1]  # per code, the row it first occurs in
+        row = int(np.flatnonzero(first_row[leaf_codes_] != np.arange(len(leaf_codes_)))[0])
+        first, value = int(first_row[leaf_codes_[row]]), leaves[leaf_codes_[row]]
+        raise ConfigError(f"{where}: leaf {value!r} occurs more than once (rows {first + 1} and {row + 1})")
     for level in range(levels.shape[1] - 1):
         (child, children), (parent, parents) = coded[level], coded[level + 1]
         pairs = np.unique(child.astype(np.int64) * len(parents) + parent)
@@ -276,7 +273,7 @@ def _scalar_text(v: Any) -> str:
         if math.isnan(v):
             return ""
         f = float(v)
-        return str(int(f)) if f.is_integer() else str(v)
+        return str(int(f)) if f.is_integer() and abs(f) < 2.0**63 else str(v)  # as the vectorized path
     if isinstance(v, Decimal):
         if v.is_nan():
             return ""
