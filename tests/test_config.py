@@ -12,7 +12,8 @@ from anon_ops.errors import ConfigError
 BASE = {
     "attributes": [
         {"name": "ssn", "type": "identifier"},
-        {"name": "age", "type": "quasi_identifier", "hierarchy": {"type": "interval", "params": {"intervals": [5, 10]}}},
+        {"name": "age", "type": "quasi_identifier",
+         "hierarchy": {"type": "interval", "params": {"intervals": [5, 10]}}},
         {"name": "disease", "type": "sensitive"},
     ],
     "privacy_models": [{"model_type": "k-anonymity", "params": {"k": 5}}],

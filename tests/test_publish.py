@@ -28,7 +28,8 @@ def people_config(k: int = 5, suppression: float = 0.0, **props) -> dict:
     return {
         "attributes": [
             {"name": "ssn", "type": "identifier"},
-            {"name": "age", "type": "quasi_identifier", "hierarchy": {"type": "interval", "params": {"intervals": [5, 10, 20]}}},
+            {"name": "age", "type": "quasi_identifier",
+             "hierarchy": {"type": "interval", "params": {"intervals": [5, 10, 20]}}},
             {"name": "zip", "type": "quasi_identifier", "hierarchy": {"type": "masking", "params": {"max_level": 5}}},
             {"name": "disease", "type": "sensitive"},
             {"name": "income", "type": "insensitive"},

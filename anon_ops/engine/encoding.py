@@ -137,7 +137,9 @@ def encode_qi_column(qi: QuasiIdentifier, values: pd.Series) -> np.ndarray:
     return leaf_index.astype(np.int32)[codes]
 
 
-def _encode_sensitive(name: str, values: pd.Series, hierarchy: Hierarchy | None) -> tuple[SensitiveAttribute, np.ndarray]:
+def _encode_sensitive(
+    name: str, values: pd.Series, hierarchy: Hierarchy | None
+) -> tuple[SensitiveAttribute, np.ndarray]:
     text = values_as_text(values)
     if hierarchy is not None:
         attribute = SensitiveAttribute(name, hierarchy.leaves, hierarchy)

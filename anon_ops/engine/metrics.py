@@ -75,11 +75,11 @@ class LossMetric(InformationLoss):
         base = encoded.base
         self.weights = np.array([qi.weight for qi in encoded.qis])
         # all records generalized, none suppressed: Σ g_f · share, per QI and level
-        self.unsuppressed = [
-            np.array([self._normalize(self.g_f * float((base.counts * qi.shares[lv][qi.maps[lv][base.qi[:, i]]]).sum()), i)
-                      for lv in range(qi.height + 1)])
-            for i, qi in enumerate(encoded.qis)
-        ]
+        self.unsuppressed = []
+        for i, qi in enumerate(encoded.qis):
+            leaf_counts = np.bincount(base.qi[:, i], weights=base.counts, minlength=qi.domain_size)
+            totals = [float((leaf_counts * qi.shares[lv][qi.maps[lv]]).sum()) for lv in range(qi.height + 1)]
+            self.unsuppressed.append(np.array([self._normalize(self.g_f * t, i) for t in totals]))
 
     def _normalize(self, aggregate: float, i: int) -> float:
         minimum = self.g_f * self.n / self.encoded.qis[i].domain_size

@@ -96,8 +96,8 @@ def distribution(values: pd.Series, min_count: int = 1) -> dict[str, object]:
     frequencies = counts.to_numpy(dtype=np.int64)
     listed = np.flatnonzero(frequencies >= min_count)[:_TOP_VALUES]
     result: dict[str, object] = {
-        "count": int(len(values)),
-        "distinct": int(len(counts)),
+        "count": len(values),
+        "distinct": len(counts),
         "values": {labels[i]: int(frequencies[i]) for i in listed},
         "other": int(len(values) - frequencies[listed].sum()),
     }
