@@ -200,6 +200,13 @@ class TestFile:
         multi.write_text("a::A::*\nb::A::*\n")
         assert rows(read_hierarchy_file("x", str(multi), sep="::")) == [["a", "A", "*"], ["b", "A", "*"]]
 
+    def test_url_is_read_with_fsspec(self) -> None:
+        import fsspec  # a dependency of anon_ops.io
+
+        with fsspec.open("memory://hierarchies/sex.csv", "w") as f:
+            f.write("Male;*\nFemale;*\n")
+        assert read_hierarchy_file("sex", "memory://hierarchies/sex.csv").leaves.tolist() == ["Male", "Female"]
+
     def test_field_count_mismatch_names_file_and_line(self, tmp_path: Path) -> None:
         path = tmp_path / "bad.csv"
         path.write_text("a;A;*\n\nb;*\n")
@@ -464,6 +471,16 @@ class TestValuesAsText:
         assert values_as_text(times).tolist() == ["2020-01-02", "", "2020-01-02 00:00:01"]
         assert values_as_text(pd.Series([2**40, -1])).tolist() == ["1099511627776", "-1"]
         assert all(type(v) is str for v in values_as_text(pd.Series([1.5, 2.0])))
+        assert values_as_text(pd.Series([1e18, 1e20])).tolist() == [
+            "1000000000000000000",
+            "1e+20",
+        ]
+        assert values_as_text(pd.Series([1e18, 1e20], dtype=object)).tolist() == [
+            "1000000000000000000",
+            "1e+20",
+        ]
+        aware = pd.Series(pd.to_datetime(["2020-01-02 00:00", "2020-01-02 05:30"]).tz_localize("UTC"))
+        assert values_as_text(aware).tolist() == ["2020-01-02", "2020-01-02 05:30:00+00:00"]
 
 
 # --------------------------------------------------------------------------- encoding
@@ -535,7 +552,7 @@ def test_random_intervals_are_valid_and_contain_their_values(
 
 @PROPERTY
 @given(
-    values=st.lists(st.text(alphabet="ab*1", max_size=6) | st.none(), min_size=1, max_size=40),
+    values=st.lists(st.text(alphabet="ab*1\x00", max_size=6) | st.none(), min_size=1, max_size=40),
     max_level=st.none() | st.integers(1, 8),
 )
 def test_random_masking_is_valid(values: list[str | None], max_level: int | None) -> None:

@@ -15,10 +15,15 @@ import pandas as pd
 
 from anon_ops.config import AttributeType, JobConfig
 from anon_ops.engine.frequency import FrequencySet, aggregate
-from anon_ops.engine.hierarchy import Hierarchy, build_hierarchy, level_labels, lookup_tables, values_as_text
+from anon_ops.engine.hierarchy import (
+    Hierarchy,
+    build_hierarchy,
+    leaf_codes,
+    level_labels,
+    lookup_tables,
+    values_as_text,
+)
 from anon_ops.errors import ConfigError, DataError
-
-_MAX_LISTED_VALUES = 5
 
 
 @dataclass
@@ -127,14 +132,7 @@ def check_columns(df: pd.DataFrame, config: JobConfig) -> None:
 
 def encode_qi_column(qi: QuasiIdentifier, values: pd.Series) -> np.ndarray:
     """Leaf codes of a column's values; a value outside the hierarchy is an error naming it."""
-    codes, uniques = pd.factorize(values_as_text(values), sort=False)
-    leaf_index = pd.Index(qi.hierarchy.leaves).get_indexer(np.asarray(uniques, dtype=object))
-    uncovered = np.flatnonzero(leaf_index < 0)
-    if uncovered.size:
-        shown = [str(uniques[i]) for i in uncovered[:_MAX_LISTED_VALUES]]
-        more = f" and {uncovered.size - len(shown)} more" if uncovered.size > len(shown) else ""
-        raise DataError(f"column {qi.name!r}: value(s) {shown}{more} not covered by its hierarchy")
-    return leaf_index.astype(np.int32)[codes]
+    return leaf_codes(qi.hierarchy, values)
 
 
 def _encode_sensitive(
@@ -175,8 +173,11 @@ def encode(
                     f"attributes.{index}.hierarchy: quasi-identifier {attribute.name!r} needs a hierarchy "
                     "(or use {type: auto})"
                 )
+            # file and tree hierarchies are checked for coverage when the column is encoded below
+            built_from_data = attribute.hierarchy.type not in ("file", "tree")
             hierarchies[attribute.name] = build_hierarchy(
-                attribute.name, attribute.hierarchy, df[attribute.name], config.resolve_path
+                attribute.name, attribute.hierarchy, df[attribute.name] if built_from_data else None,
+                config.resolve_path,
             )
         qi = QuasiIdentifier.from_hierarchy(attribute.name, hierarchies[attribute.name], attribute.weight)
         qis.append(qi)

@@ -215,17 +215,23 @@ def _factorized_text(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, Any]:
     """pd.factorize (code -1 = missing), but exact for strings holding NUL characters.
 
-    pandas < 3.1 hashes object strings as C strings, so 'a' and 'a\\x00b' become one value
-    (pandas-dev/pandas#34551). The check — every value equals its unique — is one vectorized
-    comparison; only when it fails do we factorize with a Python dict.
+    pandas < 3.1 hashes all-str columns as C strings, so 'a' and 'a\\x00b' become one value
+    (pandas-dev/pandas#34551). Such a merge needs a NUL in the unique, or a value longer than its
+    unique; both are checked (one pass of len(), far cheaper than comparing every value), and only
+    then do we factorize again with a Python dict.
     """
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    if np.asarray(uniques).dtype != object:
-        return codes, uniques
+    distinct = np.asarray(uniques)
+    if distinct.dtype != object or pd.api.types.infer_dtype(distinct, skipna=False) != "string":
+        return codes, uniques  # numbers, dates, mixed objects: hashed exactly
     raw = np.asarray(values, dtype=object)
     present = codes >= 0
-    if (raw[present] == np.asarray(uniques, dtype=object)[codes[present]]).all():
-        return codes, uniques
+    if not any("\x00" in text for text in distinct):
+        shown = raw if present.all() else raw[present]
+        lengths = np.fromiter(map(len, shown), dtype=np.int64, count=len(shown))
+        unique_lengths = np.fromiter(map(len, distinct), dtype=np.int64, count=len(distinct))
+        if (lengths == unique_lengths[codes[present]]).all():
+            return codes, uniques
     index: dict[Any, int] = {}
     codes = np.full(len(raw), -1, dtype=np.intp)
     for i in np.flatnonzero(present):
@@ -382,7 +388,10 @@ def read_hierarchy_file(column: str, path: str, sep: str = ";", encoding: str = 
         raise ConfigError(f"{where}: the file is empty")
     lines = [line for _, line in numbered]
     if len(sep) == 1:
-        rows = list(csv.reader(lines, delimiter=sep, quotechar='"'))
+        try:
+            rows = list(csv.reader(lines, delimiter=sep, quotechar='"'))
+        except csv.Error as exc:
+            raise ConfigError(f"{where}: not readable as CSV ({exc})") from None
         if len(rows) != len(lines):
             raise ConfigError(f"{where}: a quoted field is not closed on its line")
     else:
@@ -401,13 +410,13 @@ def read_hierarchy_file(column: str, path: str, sep: str = ";", encoding: str = 
     try:
         return Hierarchy(column, np.array(rows, dtype=object))
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{where}: {str(exc).removeprefix(f'hierarchy of {column!r}: ')}") from None
 
 
 def _read_text(path: str, encoding: str, where: str) -> str:
     try:
         if "://" in path:
-            import fsspec  # optional: only remote hierarchies need it
+            import fsspec  # imported here: local files, the common case, do not need it
 
             with fsspec.open(path, "r", encoding=encoding) as f:
                 return f.read()
