@@ -256,6 +256,7 @@ class AdditionalProperties(_Strict):
     shuffle: bool = Field(default=True, description="Shuffle output rows so row order cannot link back.")
     seed: int | None = Field(default=None, description="Shuffle seed; drawn at random and recorded when unset.")
     suppression_char: str = "*"
+    keep_source: bool = Field(default=False, description="Keep the job's input snapshot after it ends.")
 
 
 class RiskSettings(_Strict):
