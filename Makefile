@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	else \
 		$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'; \
 	fi
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib anon_ops > /dev/null || true
 	touch $(STAMP)
 
 demo: setup

@@ -61,6 +61,11 @@ class InformationLoss:
         """A lower bound of the loss of every node (rows of ``nodes``), or None when there is none cheap."""
         return None
 
+    def generalization_bound(self, ev: Evaluation) -> float | None:
+        """A lower bound of the loss of this node and of every generalization of it, whatever is
+        suppressed there — learnt from one checked node; None when the metric offers none."""
+        return None
+
     def _shares(self, ev: Evaluation, i: int) -> np.ndarray:
         return self.encoded.qis[i].shares[ev.levels[i]][ev.table.codes[:, i]]
 
@@ -155,6 +160,10 @@ class DiscernibilityMetric(InformationLoss):
             return float((sizes**2).sum())
         return float((sizes[~ev.outlier] ** 2).sum() + self.n * sizes[ev.outlier].sum())
 
+    def generalization_bound(self, ev: Evaluation) -> float:
+        # Σ|E|² only grows when classes merge, and N·|E| ≥ |E|² for suppressed ones
+        return float((ev.table.sizes.astype(float) ** 2).sum())
+
 
 class AECSMetric(InformationLoss):
     """Average equivalence class size; suppressed records count as one class."""
@@ -165,6 +174,21 @@ class AECSMetric(InformationLoss):
         sizes = ev.table.sizes
         classes = int(((~ev.outlier) & (sizes > 0)).sum()) + int((sizes[ev.outlier] > 0).any())
         return float(self.n / max(classes, 1))
+
+    def generalization_bound(self, ev: Evaluation) -> float:
+        # generalizing merges classes and suppressing joins them into one: never more classes than here
+        return float(self.n / max(int((ev.table.sizes > 0).sum()), 1))
+
+    def lower_bounds(self, nodes: np.ndarray) -> np.ndarray:
+        # no more classes than distinct input rows, nor than the product of the values present per QI
+        present = [
+            np.array([np.unique(qi.maps[lv][self.encoded.base.qi[:, i]]).size for lv in range(qi.height + 1)])
+            for i, qi in enumerate(self.encoded.qis)
+        ]
+        product = np.ones(len(nodes))
+        for i in range(nodes.shape[1]):
+            product *= present[i][nodes[:, i]]
+        return self.n / np.minimum(product, float(self.encoded.base.n_rows))
 
 
 class EntropyMetric(InformationLoss):
@@ -220,6 +244,13 @@ class AmbiguityMetric(InformationLoss):
             product *= qi.leaves_below[ev.levels[i]][ev.table.codes[:, i]]
         full = float(np.prod([float(qi.domain_size) for qi in self.encoded.qis]))
         product[ev.outlier] = full
+        return float((ev.table.sizes * product).sum())
+
+    def generalization_bound(self, ev: Evaluation) -> float:
+        # every record's Π(leaves below its value) only grows with generalization, and ≤ Π #D_i
+        product = np.ones(ev.table.n_classes)
+        for i, qi in enumerate(self.encoded.qis):
+            product *= qi.leaves_below[ev.levels[i]][ev.table.codes[:, i]]
         return float((ev.table.sizes * product).sum())
 
 

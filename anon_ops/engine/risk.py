@@ -13,20 +13,26 @@ ARX offers and Dankar et al.'s rule that picks one, for the sampling fraction f 
   alone when SNB fails.
 * no sample uniques: 0 (model "none").  A failed (NaN) or zero final estimate reports 0.
 
-Solvers are ARX's: Newton-Raphson with accuracy 1e-6 on the equations, up to 1,000 iterations per
-try and 10,000 in total, restarting from uniformly random points in [0, start] after a failure
-(ARX's wall-clock limits are replaced by these iteration limits; the restarts use a fixed seed so
-results are deterministic).  Pitman additionally requires theta >= 0, as ARX does.
+Solvers follow ARX: Newton-Raphson to an accuracy of 1e-6 on the equations, up to 1,000 iterations
+per try and 10,000 in total, restarting from a uniform random point in [0, start] after a failed
+try (ARX's wall-clock limits are replaced by these iteration limits, and the restarts use a fixed
+seed, so results are deterministic).  Pitman requires theta >= 0, as ARX does; its search uses the
+polygamma closed forms, and the root is checked against the exact sums (ARX does the same) and, if
+needed, polished with up to 50 exact Newton steps.  A failed solver yields NaN, which triggers the
+fallback above.
 
 Deliberate differences from ARX's Java code (the published formulas are used instead):
 
 * SNB's second moment equation: ARX multiplies by (1 - (1-f)(1-b))^(a+2); Chen's model (and
   ARX's own Jacobian) divides by it.
-* The Shlosser (Haas & Stokes "Sh3") estimate of the number of population classes, an input to
-  SNB: ARX computes sum((1-f)^i (1+f)^i c_i - 1) for sum((1-f)^i ((1+f)^i - 1) c_i) (a
-  precedence slip).  An SNB root must also satisfy a > 0, 0 < b <= 1 and K b^a <= population.
-* Zayatz's hypergeometric probabilities are evaluated exactly (no clamp of the population
-  size to 2^31 - 1).
+* The Shlosser estimate of the number of population classes (Haas & Stokes 1998, eq. 30b), an
+  input to SNB: ARX sums (1-f)^i (1+f)^i c_i - 1 where the estimator has (1-f)^i ((1+f)^i - 1) c_i.
+* An SNB root must satisfy a > 0 and 0 < b <= 1, and its estimate must not exceed the population.
+* Zayatz's hypergeometric probabilities are computed exactly (ARX clamps the population size to
+  2^31 - 1).
+
+Consequence: for f > 0.1 ARX's SNB rarely converges, so ARX mostly reports Zayatz there, while
+this module reports the smaller of SNB and Zayatz.  For f <= 0.1 (Pitman) the two agree.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ _ACCURACY = 1e-6
 _ITERATIONS_PER_TRY = 1_000
 _ITERATIONS_TOTAL = 10_000
 _DANKAR_PITMAN_LIMIT = 0.1
+_POLISH = 50
 _SEED = 0x5EED
 
 _System = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -91,14 +98,13 @@ def risk_statistics(
         }  # fmt: skip
 
     classes = int(f.size)
-    # Risk of a record is 1/size; compare exactly like ARX (1d / size > threshold).
     marketer = float(np.sum(f / big_f) / n)
     uniqueness, model = population_uniqueness(f, population_size)
     return {
         "threshold": t,
         "records": n,
         "classes": classes,
-        "prosecutor": {
+        "prosecutor": {  # a record's risk is 1/size; "at risk" is 1/size > t, as in ARX
             "highest_risk": float(1.0 / f.min()),
             "records_at_risk": float(f[1.0 / f > t].sum() / n),
             "success_rate": classes / n,
@@ -213,7 +219,11 @@ def _valid(value: float) -> bool:
 
 
 def _newton(
-    system: _System, start: tuple[float, float], constraint: Callable[[np.ndarray], bool]
+    system: _System,
+    start: tuple[float, float],
+    constraint: Callable[[np.ndarray], bool],
+    per_try: int = _ITERATIONS_PER_TRY,
+    total: int = _ITERATIONS_TOTAL,
 ) -> np.ndarray:
     """Solve system(x) = 0 in 2-D like ARX's solver; NaNs when nothing converged.
 
@@ -225,8 +235,8 @@ def _newton(
     x = init.copy()
     used = 0
     with np.errstate(all="ignore"):
-        while used <= _ITERATIONS_TOTAL:
-            for _ in range(_ITERATIONS_PER_TRY + 2):
+        while used <= total:
+            for _ in range(per_try + 2):
                 used += 1
                 values, jac = system(x)
                 if np.all(np.abs(values) <= _ACCURACY):
@@ -239,10 +249,35 @@ def _newton(
                     ]
                 )
                 x = x - step / det
-                if not np.all(np.isfinite(x)) or not constraint(x):
+                if not np.all(np.isfinite(x)) or not constraint(x) or used > total:
                     break
             x = rng.random(2) * init
     return np.full(2, np.nan)
+
+
+def _polygamma(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Digamma psi(x) and trigamma psi'(x), vectorized: reflection below 1/2, recurrence up to
+    x >= 10, then the asymptotic series (accurate to a few ulp).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    reflect = x < 0.5
+    y = np.where(reflect, 1.0 - x, x)
+    steps = np.clip(np.ceil(10.0 - y), 0.0, 10.0)
+    shift = np.arange(10.0)
+    inv = np.where(shift < steps[:, None], 1.0 / (y[:, None] + shift), 0.0)
+    z = y + steps
+    iz = 1.0 / z
+    iz2 = iz * iz
+    tail0 = iz2 * (
+        1 / 12 - iz2 * (1 / 120 - iz2 * (1 / 252 - iz2 * (1 / 240 - iz2 * (1 / 132 - iz2 * (691 / 32760 - iz2 / 12)))))
+    )
+    tail1 = 1 / 6 - iz2 * (1 / 30 - iz2 * (1 / 42 - iz2 * (1 / 30 - iz2 * (5 / 66 - iz2 * (691 / 2730 - iz2 * 7 / 6)))))
+    psi = np.log(z) - 0.5 * iz - tail0 - inv.sum(axis=1)
+    psi1 = iz * (1.0 + iz * (0.5 + iz * tail1)) + (inv * inv).sum(axis=1)
+    if reflect.any():
+        psi = np.where(reflect, psi - np.pi / np.tan(np.pi * x), psi)
+        psi1 = np.where(reflect, (np.pi / np.sin(np.pi * x)) ** 2 - psi1, psi1)
+    return psi, psi1
 
 
 # --------------------------------------------------------------------------- Zayatz
@@ -284,9 +319,7 @@ def _pitman(hist: _Histogram) -> float:
     if math.isnan(theta) or math.isnan(alpha) or alpha == 0.0 or theta + alpha <= 0.0:
         return math.nan
     try:
-        value = math.exp(
-            math.lgamma(theta + 1.0) - math.lgamma(theta + alpha) + alpha * math.log(hist.population)
-        )
+        value = math.exp(math.lgamma(theta + 1.0) - math.lgamma(theta + alpha) + alpha * math.log(hist.population))
     except (OverflowError, ValueError):
         return math.nan
     return value if 0.0 <= value <= hist.population else math.nan
@@ -295,8 +328,12 @@ def _pitman(hist: _Histogram) -> float:
 def _pitman_parameters(hist: _Histogram) -> tuple[float, float]:
     """Maximum likelihood (theta, alpha) of the Pitman sampling formula; NaNs if not found.
 
-    Starts at Hoshino's moment-based guess and requires theta >= 0, as ARX does.
+    Starts at Hoshino's moment-based guess and requires theta >= 0, as ARX does.  The search uses
+    the closed forms (cost independent of n); the root is then checked against the exact sums and,
+    if the closed forms were not accurate enough there, polished with a few exact Newton steps.
     """
+    if hist.classes < 2:  # one class carries no information on (theta, alpha); ARX fails here too
+        return math.nan, math.nan
     c1, c2, u, n = np.array([hist.uniques, hist.count_of(2) or 1.0, hist.classes, hist.records])
     with np.errstate(all="ignore"):
         c = c1 * (c1 - 1.0) / c2
@@ -304,12 +341,49 @@ def _pitman_parameters(hist: _Histogram) -> tuple[float, float]:
         alpha0 = (theta0 * (c1 - n) + (n - 1.0) * c1) / (n * u)
     if not (math.isfinite(theta0) and math.isfinite(alpha0)):
         return math.nan, math.nan
-    theta, alpha = _newton(_pitman_system(hist), (theta0, alpha0), lambda x: bool(x[0] >= 0.0))
-    return float(theta), float(alpha)
+    theta_ok: Callable[[np.ndarray], bool] = lambda x: bool(x[0] >= 0.0)  # noqa: E731
+    root = _newton(_pitman_closed(hist), (theta0, alpha0), theta_ok)
+    if np.isnan(root).any():
+        return math.nan, math.nan
+    exact = _pitman_exact(hist)
+    with np.errstate(all="ignore"):
+        residual = exact(root)[0]
+    if not np.all(np.abs(residual) <= _ACCURACY):
+        root = _newton(exact, (float(root[0]), float(root[1])), theta_ok, per_try=_POLISH, total=_POLISH)
+    return float(root[0]), float(root[1])
 
 
-def _pitman_system(hist: _Histogram) -> _System:
-    """Gradient and Hessian of the Pitman log-likelihood
+def _pitman_closed(hist: _Histogram) -> _System:
+    """Gradient and Hessian of the Pitman log-likelihood in closed form (polygamma functions).
+
+    Uses sum_{i<m} 1/(t+i) = psi(t+m) - psi(t+1), sum_{i<u} 1/(t+ia) = (psi(t/a+u) - psi(t/a+1))/a
+    and the like; see _pitman_exact for the sums themselves.
+    """
+    u, n = hist.classes, hist.records
+    sizes, counts = hist.sizes, hist.counts
+
+    def system(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t, a = x
+        x0 = t / a
+        args = np.concatenate(([t + n, t + 1.0, x0 + u, x0 + 1.0, 1.0 - a], sizes - a))
+        psi, psi1 = _polygamma(args)
+        n1, n2 = psi[0] - psi[1], psi1[1] - psi1[0]
+        a1 = (psi[2] - psi[3]) / a
+        b1 = (psi1[3] - psi1[2]) / (a * a)
+        a2 = ((u - 1.0) - t * a1) / a
+        b2 = (a1 - t * b1) / a
+        b3 = ((u - 1.0) - 2.0 * t * a1 + t * t * b1) / (a * a)
+        h1 = np.dot(counts, psi[5:] - psi[4])
+        h2 = np.dot(counts, psi1[4] - psi1[5:])
+        grad = np.array([a1 - n1, a2 - h1])
+        hess = np.array([[n2 - b1, -b2], [-b2, -b3 - h2]])
+        return grad, hess
+
+    return system
+
+
+def _pitman_exact(hist: _Histogram) -> _System:
+    """Gradient and Hessian of the Pitman log-likelihood, summed term by term (cost O(n)):
     L = sum_{i<u} log(t + i a) - sum_{i<n} log(t + i) + sum_j sum_{k<f_j} log(k - a).
     """
     i_u = np.arange(1.0, hist.classes)
@@ -393,9 +467,7 @@ def _snb_system(k: float, f: float, c1: float, c2: float) -> _System:
         d_shape_b = -a * (1.0 - f) / (q * q)
         d_p_a = b**a * (1.0 - b) * q ** -(a + 2.0) * (1.0 + a * np.log(b / q))
         d_p_b = (
-            a
-            * q ** -(a + 2.0)
-            * (a * b ** (a - 1.0) * (1.0 - b) - b**a - (a + 2.0) * (1.0 - f) * b**a * (1.0 - b) / q)
+            a * q ** -(a + 2.0) * (a * b ** (a - 1.0) * (1.0 - b) - b**a - (a + 2.0) * (1.0 - f) * b**a * (1.0 - b) / q)
         )
         jac = np.array(
             [

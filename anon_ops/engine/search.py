@@ -44,6 +44,7 @@ class NodeCheck:
     loss: float | None
     table: ClassTable
     outlier: np.ndarray  # per class
+    generalization_bound: float | None = None  # lower bound of the loss of every generalization
 
 
 class RollupCache:
@@ -173,8 +174,10 @@ class Checker:
             outlier |= criterion.failing(table)
         outliers = int(table.sizes[outlier].sum())
         valid = outliers <= self.max_outliers
-        loss = self.metric.evaluate(Evaluation(levels, table, outlier)) if valid else None
-        return NodeCheck(levels, valid, True, outliers, loss, table, outlier)
+        evaluation = Evaluation(levels, table, outlier)
+        loss = self.metric.evaluate(evaluation) if valid else None
+        return NodeCheck(levels, valid, True, outliers, loss, table, outlier,
+                         self.metric.generalization_bound(evaluation))
 
 
 @dataclass
@@ -222,6 +225,7 @@ def optimal_search(
     metric = checker.metric
     bounds = metric.lower_bounds(nodes)
     order = np.lexsort((index, level, bounds)) if bounds is not None else np.lexsort((index, level))
+    learnt = np.full(size, -np.inf)  # lower bounds learnt from checked specializations
     invalid = np.zeros(size, dtype=bool)  # fails the monotone models: so do all its specializations
     known_valid = np.zeros(size, dtype=bool)  # passes them: so do all its generalizations
     dominated = np.zeros(size, dtype=bool)
@@ -282,11 +286,17 @@ def optimal_search(
                 continue
         if invalid[n] or dominated[n]:
             continue
+        if best is not None and (learnt[n] > best[0] + TOLERANCE
+                                 or (learnt[n] >= best[0] - TOLERANCE and (level[n], n) > best[1:])):
+            continue
         if checker.monotone and not known_valid[n]:
             classify(int(n))
             if invalid[n]:
                 continue
         result = checker.check(tuple(int(x) for x in nodes[n]))
+        if result.generalization_bound is not None:
+            region = generalizations(int(n))
+            learnt[region] = np.maximum(learnt[region], result.generalization_bound)
         if not result.valid:
             continue
         if prune_up:
