@@ -25,7 +25,7 @@ from anon_ops.engine.frequency import aggregate
 from anon_ops.engine.hierarchy import values_as_text
 from anon_ops.engine.metrics import Evaluation, build_metric
 from anon_ops.engine.risk import risk_statistics
-from anon_ops.engine.search import Checker, SearchResult, greedy_search, optimal_search
+from anon_ops.engine.search import Checker, RollupCache, SearchResult, greedy_search, optimal_search
 from anon_ops.engine.utility import distribution, utility_statistics
 from anon_ops.errors import ConfigError, DataError
 
@@ -107,10 +107,43 @@ def anonymize(
     _validate_for_anonymization(config)
     subset = _read_subset(config, subset)
     encoded = encode(df, config, subset=subset)
+    found = find_optimum(encoded, config, progress=progress, should_abort=should_abort)
+    result = _publish(df, config, encoded, found.outcome)
+    result.statistics.update(
+        information_loss={"metric": config.metric.name, "value": found.loss},
+        search=_search_facts(found.search, time.perf_counter() - started),
+    )
+    log.info("anonymized %d rows: transformation %s, %s=%.10f, %d nodes checked in %.3f s",
+             len(df), result.transformation, config.metric.name, found.loss, found.search.checked,
+             found.search.seconds)
+    return result
+
+
+@dataclass
+class Optimum:
+    """The search's answer for one configuration: the transformation's classes and its loss."""
+
+    search: SearchResult
+    outcome: _Outcome
+    loss: float
+
+
+def find_optimum(
+    encoded: EncodedData,
+    config: JobConfig,
+    *,
+    cache: RollupCache | None = None,
+    validity: dict[tuple[object, ...], dict[tuple[int, ...], bool]] | None = None,
+    progress: Progress | None = None,
+    should_abort: AbortCheck | None = None,
+) -> Optimum:
+    """Search the lattice of ``encoded`` for ``config``'s models, suppression limit and metric.
+    Raises NoSolutionError when no transformation is valid. A shared ``cache`` lets several
+    configurations over the same data reuse each other's rolled-up frequency sets."""
     criteria = build_criteria(config, encoded)
     metric = build_metric(encoded, config.metric)
     max_outliers = math.floor(config.max_suppression * encoded.n_records)
-    checker = Checker(encoded, criteria, metric, max_outliers)
+    checker = Checker(encoded, criteria, metric, max_outliers, cache=cache, validity=validity)
     heights = [qi.height for qi in encoded.qis]
     lattice_size = math.prod(h + 1 for h in heights)
     algorithm = config.search.algorithm
@@ -127,14 +160,7 @@ def anonymize(
         )
     outcome = _outcome(checker, encoded, search.levels)
     loss = metric.evaluate(Evaluation(search.levels, outcome.table, outcome.outlier))
-    result = _publish(df, config, encoded, outcome)
-    result.statistics.update(
-        information_loss={"metric": config.metric.name, "value": loss},
-        search=_search_facts(search, time.perf_counter() - started),
-    )
-    log.info("anonymized %d rows: transformation %s, %s=%.10f, %d nodes checked in %.3f s",
-             len(df), result.transformation, config.metric.name, loss, search.checked, search.seconds)
-    return result
+    return Optimum(search, outcome, loss)
 
 
 def apply_transformation(
@@ -206,28 +232,36 @@ def _publish(df: pd.DataFrame, config: JobConfig, encoded: EncodedData, outcome:
         data = data.iloc[np.random.default_rng(seed).permutation(len(data))]
     data = data.reset_index(drop=True)
 
+    statistics = outcome_statistics(encoded, config, outcome)
+    statistics["rows"].update(input=len(df), output=len(data))
+    statistics["risk"]["source"] = source_risk(encoded, config)
+    statistics.update(
+        exploratory=exploratory_statistics(df, data, config),
+        privacy_models=[m.model_dump(mode="json", exclude_none=True) for m in config.privacy_models],
+        max_suppression=config.max_suppression,
+        output={"shuffled": props.shuffle, "seed": seed if props.shuffle else None,
+                "suppressed_rows": "dropped" if props.drop_suppressed else "masked"},
+    )
+    return AnonymizationResult(data, statistics, config, dict(statistics["transformation"]))
+
+
+def outcome_statistics(encoded: EncodedData, config: JobConfig, outcome: _Outcome) -> dict[str, Any]:
+    """Transformation, suppression, classes, target risk and utility of one outcome — what a
+    published table's statistics say, computed from its classes without building the table."""
     sizes = outcome.table.sizes
     hidden = outcome.outlier | outcome.uninformative
     kept = ~hidden & (sizes > 0)
     psizes = outcome.table.psizes
-    transformation = {q.name: int(lv) for q, lv in zip(encoded.qis, outcome.levels, strict=True)}
-    statistics: dict[str, Any] = {
-        "transformation": transformation,
-        "rows": {"input": len(df), "output": len(data), "suppressed": int(sizes[hidden].sum())},
+    return {
+        "transformation": {q.name: int(lv) for q, lv in zip(encoded.qis, outcome.levels, strict=True)},
+        "rows": {"input": encoded.n_records, "output": encoded.n_records, "suppressed": int(sizes[hidden].sum())},
         "equivalence_classes": int(kept.sum()),
         "risk": {
-            "source": source_risk(encoded, config),
             "target": risk_statistics(sizes[kept], psizes[kept] if psizes is not None else None,
                                       config.risk.threshold, config.risk.population_size),
         },
         "utility": utility_statistics(encoded, outcome.levels, outcome.table, hidden, outcome.base_class),
-        "exploratory": exploratory_statistics(df, data, config),
-        "privacy_models": [m.model_dump(mode="json", exclude_none=True) for m in config.privacy_models],
-        "max_suppression": config.max_suppression,
-        "output": {"shuffled": props.shuffle, "seed": seed if props.shuffle else None,
-                   "suppressed_rows": "dropped" if props.drop_suppressed else "masked"},
     }
-    return AnonymizationResult(data, statistics, config, transformation)
 
 
 def source_risk(encoded: EncodedData, config: JobConfig) -> dict[str, Any]:

@@ -21,18 +21,19 @@ polygamma closed forms, and the root is checked against the exact sums (ARX does
 needed, polished with up to 50 exact Newton steps.  A failed solver yields NaN, which triggers the
 fallback above.
 
-Deliberate differences from ARX's Java code (the published formulas are used instead):
+ARX's SNB code differs from the published model, and this module offers both:
 
-* SNB's second moment equation: ARX multiplies by (1 - (1-f)(1-b))^(a+2); Chen's model (and
-  ARX's own Jacobian) divides by it.
-* The Shlosser estimate of the number of population classes (Haas & Stokes 1998, eq. 30b), an
-  input to SNB: ARX sums (1-f)^i (1+f)^i c_i - 1 where the estimator has (1-f)^i ((1+f)^i - 1) c_i.
-* An SNB root must satisfy a > 0 and 0 < b <= 1, and its estimate must not exceed the population.
-* Zayatz's hypergeometric probabilities are computed exactly (ARX clamps the population size to
-  2^31 - 1).
+* ``arx_snb=True`` (default; what ``risk_statistics`` reports) reproduces ARX: its second moment
+  equation multiplies by (1 - (1-f)(1-b))^(a+2) where Chen's model (and ARX's own Jacobian)
+  divides by it, and its Shlosser estimate of the number of population classes sums
+  (1-f)^i c_i (1+f)^i - 1 where Haas & Stokes (1998, eq. 30b) have (1-f)^i ((1+f)^i - 1) c_i.
+  This SNB rarely converges, so for f > 0.1 ARX (and this default) mostly reports Zayatz.  It
+  reproduces ARX's own test values for adult (f = 0.01, 0.1, 0.2, 1).
+* ``arx_snb=False`` solves Chen's published equations (root constrained to a > 0, 0 < b <= 1,
+  estimate <= population); Dankar's rule then often picks SNB for f > 0.1.
 
-Consequence: for f > 0.1 ARX's SNB rarely converges, so ARX mostly reports Zayatz there, while
-this module reports the smaller of SNB and Zayatz.  For f <= 0.1 (Pitman) the two agree.
+Other differences from ARX: Zayatz's hypergeometric probabilities are computed exactly (ARX
+clamps the population size to 2^31 - 1); the reported share is clipped to [0, 1].
 """
 
 from __future__ import annotations
@@ -121,10 +122,13 @@ def risk_statistics(
     }
 
 
-def population_uniqueness(class_sizes: ArrayLike, population_size: int = US_POPULATION) -> tuple[float, str]:
+def population_uniqueness(
+    class_sizes: ArrayLike, population_size: int = US_POPULATION, *, arx_snb: bool = True
+) -> tuple[float, str]:
     """Dankar et al.'s estimate of the population's unique share and the model it picked.
 
-    Returns ``(share in [0, 1], "pitman" | "zayatz" | "snb" | "none")``.
+    Returns ``(share in [0, 1], "pitman" | "zayatz" | "snb" | "none")``.  ``arx_snb`` (default)
+    solves SNB with ARX's equations, reproducing ARX's numbers; False uses Chen's published ones.
     """
     hist = _Histogram.of(class_sizes, population_size)
     if hist.uniques == 0:
@@ -134,7 +138,7 @@ def population_uniqueness(class_sizes: ArrayLike, population_size: int = US_POPU
         if not _valid(value):
             value, model = _zayatz(hist), "zayatz"
     else:
-        snb, zayatz = _snb(hist), _zayatz(hist)
+        snb, zayatz = _snb(hist, arx_snb), _zayatz(hist)
         if _valid(snb) and not zayatz < snb:
             value, model = snb, "snb"
         else:
@@ -156,11 +160,11 @@ def pitman_uniqueness(class_sizes: ArrayLike, population_size: int = US_POPULATI
     return _pitman(hist) / hist.population if hist.uniques else 0.0
 
 
-def snb_uniqueness(class_sizes: ArrayLike, population_size: int = US_POPULATION) -> float:
+def snb_uniqueness(class_sizes: ArrayLike, population_size: int = US_POPULATION, *, arx_snb: bool = True) -> float:
     """The SNB estimate of the population's unique share (NaN when the solver fails, 0 without
-    sample uniques)."""
+    sample uniques); ``arx_snb`` as in population_uniqueness."""
     hist = _Histogram.of(class_sizes, population_size)
-    return _snb(hist) / hist.population if hist.uniques else 0.0
+    return _snb(hist, arx_snb) / hist.population if hist.uniques else 0.0
 
 
 # --------------------------------------------------------------------------- inputs
@@ -227,8 +231,8 @@ def _newton(
 ) -> np.ndarray:
     """Solve system(x) = 0 in 2-D like ARX's solver; NaNs when nothing converged.
 
-    ``system`` returns (values, Jacobian).  After a diverging try (NaN, constraint violated, too many
-    iterations) the search restarts from a uniform random point in the box [0, start].
+    ``system`` returns (values, Jacobian).  After a diverging try (NaN, singular Jacobian, constraint
+    violated, too many iterations) the search restarts from a uniform random point in [0, start].
     """
     rng = np.random.default_rng(_SEED)
     init = np.array(start, dtype=np.float64)
@@ -238,18 +242,18 @@ def _newton(
         while used <= total:
             for _ in range(per_try + 2):
                 used += 1
-                values, jac = system(x)
-                if np.all(np.abs(values) <= _ACCURACY):
+                try:
+                    values, jac = system(x)
+                except (ArithmeticError, ValueError):
+                    break
+                (v0, v1), ((j00, j01), (j10, j11)) = values.tolist(), jac.tolist()
+                if abs(v0) <= _ACCURACY and abs(v1) <= _ACCURACY:
                     return x
-                det = jac[0, 0] * jac[1, 1] - jac[0, 1] * jac[1, 0]
-                step = np.array(
-                    [
-                        jac[1, 1] * values[0] - jac[0, 1] * values[1],
-                        jac[0, 0] * values[1] - jac[1, 0] * values[0],
-                    ]
-                )
-                x = x - step / det
-                if not np.all(np.isfinite(x)) or not constraint(x) or used > total:
+                det = j00 * j11 - j01 * j10
+                if det == 0.0 or not math.isfinite(det):
+                    break
+                x = np.array([x[0] - (j11 * v0 - j01 * v1) / det, x[1] - (j00 * v1 - j10 * v0) / det])
+                if not np.isfinite(x).all() or not constraint(x) or used > total:
                     break
             x = rng.random(2) * init
     return np.full(2, np.nan)
@@ -415,70 +419,70 @@ def _pitman_exact(hist: _Histogram) -> _System:
 # --------------------------------------------------------------------------- SNB
 
 
-def _snb(hist: _Histogram) -> float:
+def _snb(hist: _Histogram, arx: bool) -> float:
     """Shifted negative binomial model (Chen & Keller-McNulty 1998): population uniques K * b^a.
 
     Population class sizes are 1 + NegBin(a, b); (a, b) solve E[c1] = c1 and E[c2] = c2 for the
-    sample drawn with fraction f from K population classes.
+    sample drawn with fraction f from K population classes.  ``arx`` selects ARX's equations.
     """
-    k = _shlosser(hist)
-    a, b = _newton(
-        _snb_system(k, hist.fraction, hist.uniques, hist.count_of(2)),
-        (1.0, 1.0),
-        lambda x: bool(x[0] > 0.0 and 0.0 < x[1] <= 1.0),
-    )
-    value = k * b**a
+    k = _shlosser(hist, arx)
+    system = _snb_system(k, hist.fraction, hist.uniques, hist.count_of(2), arx)
+    if arx:  # ARX: no constraint, any non-NaN estimate accepted
+        a, b = _newton(system, (1.0, 1.0), lambda x: True)
+        return float(k * b**a)
+    a, b = _newton(system, (1.0, 1.0), lambda x: bool(x[0] > 0.0 and 0.0 < x[1] <= 1.0))
+    value = float(k * b**a)
     return value if 0.0 <= value <= hist.population else math.nan
 
 
-def _shlosser(hist: _Histogram) -> float:
+def _shlosser(hist: _Histogram, arx: bool = False) -> float:
     """Estimated number K of non-empty population classes: Shlosser's estimator as modified by
-    Haas & Stokes (1998, eq. 30b, "Sh3"), with (1-f)^i ((1+f)^i - 1) written overflow-free.
+    Haas & Stokes (1998, eq. 30b), with (1-f)^i ((1+f)^i - 1) written overflow-free; ``arx``
+    reproduces ARX's variant, which sums (1-f)^i c_i (1+f)^i - 1 instead.
     """
     f, s, c = hist.fraction, hist.sizes, hist.counts
     unseen = np.dot((1.0 - f) ** s, c)
-    if unseen == 0.0:  # f = 1: every population class has been observed
-        return hist.classes
     num1 = np.dot(s * f * f * (1.0 - f * f) ** (s - 1.0), c)
-    den1 = np.dot((1.0 - f * f) ** s - (1.0 - f) ** s, c)
     den2 = np.dot(s * f * (1.0 - f) ** (s - 1.0), c)
-    return float(hist.classes + hist.uniques * (num1 / den1) * (unseen / den2) ** 2)
+    with np.errstate(all="ignore"):
+        if arx:
+            den1 = np.sum((1.0 - f) ** s * c * (1.0 + f) ** s - 1.0)
+        elif unseen == 0.0:  # f = 1: every population class has been observed
+            return hist.classes
+        else:
+            den1 = np.dot((1.0 - f * f) ** s - (1.0 - f) ** s, c)
+        return float(hist.classes + hist.uniques * (num1 / den1) * (unseen / den2) ** 2)
 
 
-def _snb_system(k: float, f: float, c1: float, c2: float) -> _System:
-    """Chen's moment equations for (a, b) and their Jacobian.
+def _snb_system(k: float, f: float, c1: float, c2: float, arx: bool = False) -> _System:
+    """Chen's moment equations for (a, b) and their Jacobian (in plain floats: this runs in a loop).
 
     With d = (1-f)(1-b), q = 1 - d:
     E[c1] = K f (b/q)^a (1 + a d/q),  E[c2] = K f^2/2 * a b^a (1-b) q^-(a+2) * (2 - (1-a) d).
+    ``arx`` uses ARX's second equation, which has q^+(a+2) (the Jacobian stays Chen's, as in ARX).
     """
 
     def system(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        a, b = x
+        a, b = x.tolist()
         d = (1.0 - f) * (1.0 - b)
         q = 1.0 - d
-        ratio = (b / q) ** a
+        log_bq = math.log(b / q)
+        ratio = math.exp(a * log_bq)  # (b/q)^a
         shape = 1.0 + a * d / q
-        p = a * b**a * (1.0 - b) * q ** -(a + 2.0)
+        base = math.exp(a * math.log(b) - (a + 2.0) * math.log(q))  # b^a q^-(a+2)
+        p = a * (1.0 - b) * base
         r = 2.0 - (1.0 - a) * d
-        values = np.array([k * f * ratio * shape - c1, 0.5 * k * f * f * p * r - c2])
-
-        d_ratio_a = ratio * np.log(b / q)
         d_ratio_b = ratio * a * (1.0 / b - (1.0 - f) / q)
         d_shape_b = -a * (1.0 - f) / (q * q)
-        d_p_a = b**a * (1.0 - b) * q ** -(a + 2.0) * (1.0 + a * np.log(b / q))
-        d_p_b = (
-            a * q ** -(a + 2.0) * (a * b ** (a - 1.0) * (1.0 - b) - b**a - (a + 2.0) * (1.0 - f) * b**a * (1.0 - b) / q)
-        )
+        d_p_a = (1.0 - b) * base * (1.0 + a * log_bq)
+        d_p_b = a * base * (a * (1.0 - b) / b - 1.0 - (a + 2.0) * (1.0 - f) * (1.0 - b) / q)
+        kf, kf2 = k * f, 0.5 * k * f * f
+        second = kf2 * p * r * q ** (2.0 * a + 4.0) if arx else kf2 * p * r
+        values = np.array([kf * ratio * shape - c1, second - c2])
         jac = np.array(
             [
-                [
-                    k * f * (d_ratio_a * shape + ratio * d / q),
-                    k * f * (d_ratio_b * shape + ratio * d_shape_b),
-                ],
-                [
-                    0.5 * k * f * f * (d_p_a * r + p * d),
-                    0.5 * k * f * f * (d_p_b * r + p * (1.0 - a) * (1.0 - f)),
-                ],
+                [kf * ratio * (log_bq * shape + d / q), kf * (d_ratio_b * shape + ratio * d_shape_b)],
+                [kf2 * (d_p_a * r + p * d), kf2 * (d_p_b * r + p * (1.0 - a) * (1.0 - f))],
             ]
         )
         return values, jac

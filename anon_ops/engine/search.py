@@ -118,14 +118,22 @@ class Checker:
         criteria: list[Criterion],
         metric: InformationLoss,
         max_outliers: int,
+        cache: RollupCache | None = None,
+        validity: dict[tuple[object, ...], dict[tuple[int, ...], bool]] | None = None,
     ) -> None:
         self.encoded = encoded
         self.monotone = [c for c in criteria if c.monotone]
         self.others = [c for c in criteria if not c.monotone]
         self.metric = metric
         self.max_outliers = max_outliers
-        self.cache = RollupCache(len(encoded.qis))
+        if cache is None:
+            cache = RollupCache(len(encoded.qis))
+        self.cache = cache
         self.cache.put(encoded.base, pinned=True)  # every node can roll up from the base
+        # which nodes pass the monotone models depends only on them and the suppression limit:
+        # configurations that differ in metric alone share these answers
+        signature = (tuple(c.describe() for c in self.monotone), max_outliers)
+        self._validity = (validity if validity is not None else {}).setdefault(signature, {})
         self.checked = 0
 
     @property
@@ -154,12 +162,17 @@ class Checker:
         """Only the monotone models: does this node suppress few enough records for them?"""
         if not self.monotone:
             return True
+        known = self._validity.get(levels)
+        if known is not None:
+            return known
         self.checked += 1
         table = self.classes(levels)
         outlier = np.zeros(table.n_classes, dtype=bool)
         for criterion in self.monotone:
             outlier |= criterion.failing(table)
-        return int(table.sizes[outlier].sum()) <= self.max_outliers
+        valid = int(table.sizes[outlier].sum()) <= self.max_outliers
+        self._validity[levels] = valid
+        return valid
 
     def check(self, levels: tuple[int, ...]) -> NodeCheck:
         self.checked += 1
