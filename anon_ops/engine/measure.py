@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from anon_ops.config import JobConfig, KAnonymity, LDiversity, TCloseness
+from anon_ops.config import JobConfig
 from anon_ops.engine.anonymizer import (
     NoSolutionError,
     _read_subset,
