@@ -51,7 +51,7 @@ def test_impossible_candidates_are_reported_not_raised(adult):
 def test_grid_errors_name_the_field(adult):
     with pytest.raises(ConfigError, match="measure: unknown grid field"):
         measure(adult, adult_config(), {"colour": [1]})
-    with pytest.raises(ConfigError, match="measure.k"):
+    with pytest.raises(ConfigError, match=r"measure\.k"):
         measure(adult, adult_config(), {"k": []})
-    with pytest.raises(ConfigError, match="privacy_models.0.params.k"):
+    with pytest.raises(ConfigError, match=r"privacy_models\.0\.params\.k"):
         measure(adult, adult_config(), {"k": [0]})
