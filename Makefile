@@ -13,9 +13,11 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv || true
 	if [ -x $(BIN)/uv ]; then \
-		$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[$(EXTRAS)]'; \
+		$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[$(EXTRAS)]' && \
+		$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps 'pycanon==1.3.6'; \
 	else \
-		$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'; \
+		$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]' && \
+		$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'pycanon==1.3.6'; \
 	fi
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib anon_ops > /dev/null || true
 	touch $(STAMP)

@@ -222,9 +222,11 @@ def _read_parquet_part(source: Any, props: dict[str, Any], where: str) -> pd.Dat
 
 
 def _read_json_part(source: Any, props: dict[str, Any], where: str) -> pd.DataFrame:
-    # dtype/convert_dates off: pandas would otherwise turn "01234" into 1234 and "date" columns into
-    # timestamps; JSON's own types (numbers, strings) are kept as they are.
-    options = {"orient": "records", "dtype": False, "convert_dates": False}
+    # dtype off: pandas would otherwise turn "01234" into 1234 and "date" columns into timestamps
+    # (pandas ≥ 3 includes date conversion in dtype); JSON's own types are kept as they are.
+    options: dict[str, Any] = {"orient": "records", "dtype": False}
+    if int(pd.__version__.split(".")[0]) < 3:
+        options["convert_dates"] = False
     options.update({k: v for k, v in props.items() if k not in _OWN_PROPS})
     _check_options(pd.read_json, options, f"{where}.file.props", "JSON reading")
     return pd.read_json(source, **options)
@@ -483,8 +485,10 @@ def _read_sql(sql: SqlStore, where: str) -> pd.DataFrame:
             df = pd.read_sql_query(statement, conn)
     except AnonOpsError:
         raise
-    except sa.exc.SQLAlchemyError as exc:
-        raise DataError(f"{where}.sql: cannot read {label} from {safe_url}: {_sql_reason(exc)}") from exc
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
+        # pandas ≥ 3 wraps the driver's error (and the SQL text) in its own DatabaseError
+        cause = exc.__cause__ if isinstance(exc.__cause__, sa.exc.SQLAlchemyError) else exc
+        raise DataError(f"{where}.sql: cannot read {label} from {safe_url}: {_sql_reason(cause)}") from exc
     finally:
         engine.dispose()
     logger.info("read %d rows x %d columns from %s (%s)", len(df), df.shape[1], safe_url, label)

@@ -56,11 +56,11 @@ def test_adult_reference_values(adult_sizes: np.ndarray) -> None:
 
 def test_adult_estimates_in_unit_interval(adult_sizes: np.ndarray) -> None:
     n = int(adult_sizes.sum())
-    for population in (n, 40_000, 100_000, 1_000_000, risk.US_POPULATION):
+    for population in (n, 100_000, risk.US_POPULATION):
         estimates = [
             risk.zayatz_uniqueness(adult_sizes, population),
             risk.pitman_uniqueness(adult_sizes, population),
-            risk.snb_uniqueness(adult_sizes, population),
+            risk.snb_uniqueness(adult_sizes, population, arx_snb=False),
         ]
         finite = [e for e in estimates if not math.isnan(e)]
         assert len(finite) >= 2
@@ -251,9 +251,7 @@ def test_zayatz_matches_lgamma_formula_for_adult(adult_sizes: np.ndarray) -> Non
         log_comb = lambda a, b: math.lgamma(a + 1) - math.lgamma(b + 1) - math.lgamma(a - b + 1)  # noqa: E731
         return math.log(k) + log_comb(population - k, n - 1) - log_comb(population, n)
 
-    denominator = sum(
-        c / counts.sum() * math.exp(log_p_one(int(s))) for s, c in zip(sizes, counts, strict=True)
-    )
+    denominator = sum(c / counts.sum() * math.exp(log_p_one(int(s))) for s, c in zip(sizes, counts, strict=True))
     c1 = counts[0]
     expected = c1 * (c1 / counts.sum() * math.exp(log_p_one(1)) / denominator) / n
     assert risk.zayatz_uniqueness(adult_sizes, population) == pytest.approx(expected, rel=1e-6)
@@ -264,7 +262,8 @@ def _pitman_loglik(sizes: np.ndarray, theta: float, alpha: float) -> float:
     u, n = len(sizes), int(sizes.sum())
     first = float(np.sum(np.log(theta + np.arange(1, u) * alpha)))
     second = math.lgamma(theta + n) - math.lgamma(theta + 1)
-    third = sum(math.lgamma(s - alpha) - math.lgamma(1 - alpha) for s in sizes)
+    values, counts = np.unique(sizes, return_counts=True)
+    third = sum(c * (math.lgamma(s - alpha) - math.lgamma(1 - alpha)) for s, c in zip(values, counts, strict=True))
     return first - second + third
 
 
@@ -280,6 +279,30 @@ def test_pitman_parameters_maximize_likelihood(adult_sizes: np.ndarray) -> None:
                 assert other < best
     expected = math.exp(math.lgamma(theta + 1) - math.lgamma(theta + alpha)) * risk.US_POPULATION**alpha
     assert risk.pitman_uniqueness(adult_sizes) == pytest.approx(expected / risk.US_POPULATION, rel=1e-9)
+
+
+def test_polygamma_known_values_and_sums() -> None:
+    euler = 0.5772156649015329
+    psi, psi1 = risk._polygamma(np.array([1.0, 0.5, 12.0, -2.5]))
+    assert psi[:3] == pytest.approx([-euler, -euler - 2 * math.log(2), -euler + sum(1 / k for k in range(1, 12))])
+    assert psi1[:2] == pytest.approx([math.pi**2 / 6, math.pi**2 / 2])
+    # psi(-2.5) = psi(0.5) + 1/0.5 + 1/1.5 + 1/2.5 (recurrence backwards)
+    assert psi[3] == pytest.approx(-euler - 2 * math.log(2) + 1 / 0.5 + 1 / 1.5 + 1 / 2.5, rel=1e-13)
+    for x in (0.3, 7.25, 9.99, 250.0):
+        for m in (1, 17, 3000):
+            psi, psi1 = risk._polygamma(np.array([x + m, x]))
+            terms = 1.0 / (x + np.arange(m))
+            assert psi[0] - psi[1] == pytest.approx(terms.sum(), rel=1e-12)
+            assert psi1[1] - psi1[0] == pytest.approx((terms * terms).sum(), rel=1e-12)
+
+
+def test_pitman_closed_form_matches_exact_sums(adult_sizes: np.ndarray) -> None:
+    hist = risk._Histogram.of(adult_sizes, risk.US_POPULATION)
+    closed, exact = risk._pitman_closed(hist), risk._pitman_exact(hist)
+    for point in ([3176.0, 0.7], [10.0, 0.2], [500.0, 0.95], [50.0, -0.3]):
+        (g_closed, h_closed), (g_exact, h_exact) = closed(np.array(point)), exact(np.array(point))
+        assert g_closed == pytest.approx(g_exact, rel=1e-9, abs=1e-8)
+        assert h_closed == pytest.approx(h_exact, rel=1e-9)
 
 
 def _chinese_restaurant(n: int, theta: float, alpha: float, seed: int) -> np.ndarray:
@@ -336,11 +359,42 @@ def test_shlosser_matches_textbook_form() -> None:
     freq = {int(s): int(c) for s, c in zip(*np.unique(sizes, return_counts=True), strict=True)}
     num1 = sum(i * q * q * (1 - q * q) ** (i - 1) * c for i, c in freq.items())
     den1 = sum((1 - q) ** i * ((1 + q) ** i - 1) * c for i, c in freq.items())
+    den1_arx = sum((1 - q) ** i * c * (1 + q) ** i - 1 for i, c in freq.items())
     num2 = sum((1 - q) ** i * c for i, c in freq.items())
     den2 = sum(i * q * (1 - q) ** (i - 1) * c for i, c in freq.items())
     expected = len(sizes) + freq[1] * num1 / den1 * (num2 / den2) ** 2
+    expected_arx = len(sizes) + freq[1] * num1 / den1_arx * (num2 / den2) ** 2
     assert risk._shlosser(hist) == pytest.approx(expected, rel=1e-12)
-    assert risk._shlosser(risk._Histogram.of(sizes, int(sizes.sum()))) == len(sizes)
+    assert risk._shlosser(hist, arx=True) == pytest.approx(expected_arx, rel=1e-12)
+    census = risk._Histogram.of(sizes, int(sizes.sum()))
+    assert risk._shlosser(census) == risk._shlosser(census, arx=True) == len(sizes)
+
+
+def test_arx_snb_second_equation() -> None:
+    # ARX's second equation is Chen's times q^(2a+4) (q = 1 - (1-f)(1-b)); the first is unchanged.
+    k, f, a, b = 1000.0, 0.3, 0.8, 0.4
+    q = 1 - (1 - f) * (1 - b)
+    chen, _ = risk._snb_system(k, f, 0.0, 0.0)(np.array([a, b]))
+    arx, _ = risk._snb_system(k, f, 0.0, 0.0, arx=True)(np.array([a, b]))
+    assert arx[0] == pytest.approx(chen[0])
+    assert arx[1] == pytest.approx(chen[1] * q ** (2 * a + 4))
+
+
+@pytest.mark.parametrize(
+    ("fraction", "expected", "model"),
+    [
+        (0.01, 0.1446083531167384, "pitman"),
+        (0.1, 0.27684993883653597, "pitman"),
+        (0.2, 0.3577099234829125, "zayatz"),
+        (1.0, 0.5142895033485844, "zayatz"),
+    ],
+)
+def test_arx_reference_values(adult_sizes: np.ndarray, fraction: float, expected: float, model: str) -> None:
+    # ARX's own unit test (TestRiskMetrics.testDecisionRule2) for adult with population n / fraction.
+    population = round(int(adult_sizes.sum()) / fraction)
+    share, picked = risk.population_uniqueness(adult_sizes, population)
+    assert picked == model
+    assert share == pytest.approx(expected, rel=1e-9)
 
 
 def test_dankar_rule(adult_sizes: np.ndarray) -> None:
@@ -349,14 +403,18 @@ def test_dankar_rule(adult_sizes: np.ndarray) -> None:
     share, model = risk.population_uniqueness(adult_sizes, 10 * n)
     assert model == "pitman"
     assert share == pytest.approx(risk.pitman_uniqueness(adult_sizes, 10 * n))
-    # f > 0.1: the smaller of SNB and Zayatz.
+    # f > 0.1: the smaller of SNB and Zayatz (with the published SNB, which converges here).
     for population in (10 * n - 1, 100_000, 50_000):
-        snb = risk.snb_uniqueness(adult_sizes, population)
+        snb = risk.snb_uniqueness(adult_sizes, population, arx_snb=False)
         zayatz = risk.zayatz_uniqueness(adult_sizes, population)
-        share, model = risk.population_uniqueness(adult_sizes, population)
+        share, model = risk.population_uniqueness(adult_sizes, population, arx_snb=False)
         assert not math.isnan(snb)
         assert share == pytest.approx(min(snb, zayatz))
         assert model == ("snb" if snb <= zayatz else "zayatz")
+    # ARX's SNB equations find no root here, so ARX's rule (the default) reports Zayatz.
+    assert math.isnan(risk.snb_uniqueness(adult_sizes, 100_000))
+    zayatz = risk.zayatz_uniqueness(adult_sizes, 100_000)
+    assert risk.population_uniqueness(adult_sizes, 100_000) == (pytest.approx(zayatz), "zayatz")
 
 
 def test_dankar_falls_back_to_zayatz_when_pitman_fails() -> None:
@@ -369,6 +427,6 @@ def test_dankar_falls_back_to_zayatz_when_pitman_fails() -> None:
 
 
 def test_estimates_are_deterministic(adult_sizes: np.ndarray) -> None:
-    first = [risk.snb_uniqueness(adult_sizes, 60_000), risk.pitman_uniqueness(adult_sizes)]
-    second = [risk.snb_uniqueness(adult_sizes, 60_000), risk.pitman_uniqueness(adult_sizes)]
-    assert first == second
+    first = [risk.snb_uniqueness(adult_sizes, 60_000, arx_snb=False), risk.pitman_uniqueness(adult_sizes)]
+    second = [risk.snb_uniqueness(adult_sizes, 60_000, arx_snb=False), risk.pitman_uniqueness(adult_sizes)]
+    assert not math.isnan(first[0]) and first == second

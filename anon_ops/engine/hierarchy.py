@@ -517,7 +517,7 @@ def _masking_hierarchy(column: str, texts: np.ndarray, params: MaskingParams) ->
     masks = np.array([params.mask_char * n for n in range(max_level + 1)], dtype=object)
     columns = [leaves]
     for j in range(1, max_level + 1):
-        kept = pd.Series(leaves, dtype=object).str.slice(stop=-j).to_numpy(dtype=object)
+        kept = pd.Series(leaves, dtype=object).str.slice(stop=-j).to_numpy(dtype=object, copy=True)
         kept[lengths <= j] = ""
         columns.append(kept + masks[np.minimum(lengths, j)])
     if len(set(columns[-1])) > 1:

@@ -27,8 +27,8 @@ ARX's SNB code differs from the published model, and this module offers both:
   equation multiplies by (1 - (1-f)(1-b))^(a+2) where Chen's model (and ARX's own Jacobian)
   divides by it, and its Shlosser estimate of the number of population classes sums
   (1-f)^i c_i (1+f)^i - 1 where Haas & Stokes (1998, eq. 30b) have (1-f)^i ((1+f)^i - 1) c_i.
-  This SNB rarely converges, so for f > 0.1 ARX (and this default) mostly reports Zayatz.  It
-  reproduces ARX's own test values for adult (f = 0.01, 0.1, 0.2, 1).
+  This SNB rarely converges, so for f > 0.1 ARX (and this default) mostly reports Zayatz.  So
+  set, population_uniqueness reproduces ARX's own test values for adult (f = 0.01, 0.1, 0.2, 1).
 * ``arx_snb=False`` solves Chen's published equations (root constrained to a > 0, 0 < b <= 1,
   estimate <= population); Dankar's rule then often picks SNB for f > 0.1.
 
