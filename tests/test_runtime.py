@@ -185,3 +185,14 @@ def test_worker_sigterm_cleans_up(runtime, adult, tmp_path):
     assert done.status == JobStatus.FAILED
     leftovers = [p for p in Path(runtime.files(job.id).folder).glob("*") if p.name != "input.table"]
     assert leftovers == []
+
+
+def test_auto_mode_infers_what_the_user_left_out(runtime, adult):
+    config = {"attributes": [{"name": "age", "type": "quasi_identifier",
+                              "hierarchy": {"type": "interval", "params": {"intervals": [10, 20]}}}]}
+    job = runtime.wait(runtime.submit(config, adult.head(3000), mode="auto").job.id, timeout=120)
+    assert job.status == JobStatus.COMPLETED, job.error
+    attributes = {a["name"]: a for a in job.config["attributes"]}
+    assert attributes["age"]["hierarchy"] == {"type": "interval", "params": {"intervals": [10.0, 20.0], "top": "*"}}
+    assert len(attributes) == 9 and job.config["privacy_models"]
+    assert job.summary["prosecutor_highest_risk"] <= 0.2

@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from anon_ops.config import AttributeType, JobConfig
+from anon_ops.config import JobConfig
 from anon_ops.errors import ConfigError, DataError
 from anon_ops.jobs.errors import (
     IdempotencyConflictError,
@@ -72,15 +72,11 @@ def job_fingerprint(kind: str, config: JobConfig, data_hash: str, parent_id: str
 
 
 def auto_complete(config: JobConfig, df: pd.DataFrame) -> JobConfig:
-    """``mode="auto"``: keep what the user set and fill what is missing — an automatic hierarchy for
-    each quasi-identifier without one, and 5-anonymity when no privacy model is given."""
-    data = config.to_dict()
-    for attribute in data.get("attributes", []):
-        if attribute["type"] == AttributeType.QUASI_IDENTIFIER.value and "hierarchy" not in attribute:
-            attribute["hierarchy"] = {"type": "auto"}
-    if not data.get("privacy_models"):
-        data["privacy_models"] = [{"model_type": "k-anonymity", "params": {"k": 5}}]
-    return JobConfig.parse(data, config.base_dir)
+    """``mode="auto"``: infer what the user did not set (attribute types, hierarchies, the privacy
+    model) from the data, keeping everything the user did set."""
+    from anon_ops.infer import infer_config
+
+    return infer_config(df, base=config).config.with_base_dir(config.base_dir)
 
 
 class JobRuntime:
