@@ -2,6 +2,10 @@
 
 Exit codes: 0 success, 2 invalid configuration or data (the reason on stderr, naming the field or
 value), 1 any other failure.
+
+The job commands (jobs, status, abort, delete, apply, result) work through the SDK on the embedded
+runtime of ANON_OPS_HOME, or on the service of --connection / ANON_OPS_URL; so does ``anonymize``
+when a service is given (it uploads the table and writes the result and statistics locally).
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anon_ops import __version__
 from anon_ops.config import DataStore, FileStore, JobConfig
 from anon_ops.errors import AnonOpsError, ConfigError, DataError
+
+if TYPE_CHECKING:
+    from anon_ops.sdk import AnonJob, Connection
 
 log = logging.getLogger("anon_ops.cli")
 
@@ -70,10 +77,8 @@ def _json_default(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- commands
-def cmd_anonymize(args: argparse.Namespace) -> int:
-    from anon_ops.engine.anonymizer import anonymize
-    from anon_ops.io import read_table, write_table
-
+def _job_config(args: argparse.Namespace) -> JobConfig:
+    """The configuration of ``anonymize`` with the command line's overrides applied."""
     config = JobConfig.load(args.config)
     if args.input:
         config.source = _file_store(args.input, args.sep)
@@ -85,6 +90,29 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
         raise ConfigError("source: give a source in the configuration or --input")
     if config.target is None:
         raise ConfigError("target: give a target in the configuration or --output")
+    return config
+
+
+def _summary(stats: dict[str, Any], where: str | None, seconds: float) -> dict[str, Any]:
+    return {
+        "output": where,
+        "transformation": stats["transformation"],
+        "rows": stats["rows"],
+        "equivalence_classes": stats["equivalence_classes"],
+        "information_loss": stats["information_loss"],
+        "prosecutor_highest_risk": stats["risk"]["target"]["prosecutor"]["highest_risk"],
+        "seconds": round(seconds, 3),
+    }
+
+
+def cmd_anonymize(args: argparse.Namespace) -> int:
+    if getattr(args, "connection", None):
+        return _anonymize_on_service(args)
+    from anon_ops.engine.anonymizer import anonymize
+    from anon_ops.io import read_table, write_table
+
+    config = _job_config(args)
+    assert config.source is not None and config.target is not None
     started = time.perf_counter()
     df = read_table(config.source, config.resolve_path)
     result = anonymize(df, config, progress=ProgressBar("anonymizing"))
@@ -92,18 +120,136 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
                         single_file=config.additional_properties.single_file == "yes")
     if args.stats:
         write_json_atomic(args.stats, result.statistics)
-    stats = result.statistics
-    summary = {
-        "output": where,
-        "transformation": stats["transformation"],
-        "rows": stats["rows"],
-        "equivalence_classes": stats["equivalence_classes"],
-        "information_loss": stats["information_loss"],
-        "prosecutor_highest_risk": stats["risk"]["target"]["prosecutor"]["highest_risk"],
-        "seconds": round(time.perf_counter() - started, 3),
-    }
     if not args.quiet:
+        summary = _summary(result.statistics, where, time.perf_counter() - started)
         print(json.dumps(summary, indent=2, default=_json_default))
+    return 0
+
+
+def _anonymize_on_service(args: argparse.Namespace) -> int:
+    """The same job through the SDK on a service: the table is uploaded, the result downloaded and
+    written to the target (--output) here, the statistics document to --stats."""
+    from anon_ops.sdk import AnonElement, anonymize
+
+    config = _job_config(args)
+    started = time.perf_counter()
+    with _connect(args) as conn:
+        job = anonymize(AnonElement(conn, config=config))
+        log.info("job %s submitted to %s", job.id(), conn.location)
+        _follow(job, ProgressBar("anonymizing"))
+        result = job.result()
+        stats = job.statistics()
+    if args.stats:
+        write_json_atomic(args.stats, stats)
+    if not args.quiet:
+        summary = {**_summary(stats, result.target, time.perf_counter() - started), "job": job.id()}
+        print(json.dumps(summary, indent=2, default=_json_default))
+    return 0
+
+
+# --------------------------------------------------------------------------- job commands
+def _connect(args: argparse.Namespace) -> Connection:
+    """The service of --connection / ANON_OPS_URL, or the embedded runtime on ANON_OPS_HOME."""
+    from anon_ops.sdk import Connection
+
+    return Connection(args.connection or None, token=args.token or None)
+
+
+def _follow(job: AnonJob, bar: ProgressBar, timeout: float | None = None, poll_interval: float = 0.5) -> dict[str, Any]:
+    """Wait for a job, drawing its progress; the final status document."""
+    from anon_ops.jobs.status import JobStatus
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        document = job.status()
+        bar(float(document.get("running") or 0.0) / 100)
+        if JobStatus(document["status"]).is_terminal:
+            return document
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"job {job.id()} still {document['status']} after {timeout} s")
+        time.sleep(poll_interval)
+
+
+def _print(document: Any) -> int:
+    print(json.dumps(document, indent=2, default=_json_default))
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    with _connect(args) as conn:
+        return _print({"jobs": conn.jobs(args.limit)})
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _connect(args) as conn:
+        return _print(conn.job(args.job_id).status())
+
+
+def cmd_abort(args: argparse.Namespace) -> int:
+    with _connect(args) as conn:
+        return _print(conn.job(args.job_id).abort())
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    with _connect(args) as conn:
+        conn.job(args.job_id).delete()
+    return _print({"id": args.job_id, "deleted": True})
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    """Apply a completed job's transformation to the rows of DATA, as a new job."""
+    from anon_ops.io import read_table
+    from anon_ops.jobs.status import JobStatus
+    from anon_ops.sdk import JobFailedError, apply_anonymize
+
+    data = read_table(_file_store(args.data, args.sep))
+    with _connect(args) as conn:
+        job = apply_anonymize(conn.job(args.job_id), data, target_datastore=args.output)
+        if not (args.wait or args.output):
+            if not conn.is_remote:
+                # The embedded runtime lives in this process: hand the job to its worker process
+                # before exiting, so that it runs on without us.
+                _until(lambda: job.state() != JobStatus.QUEUED, 10.0)
+            return _print(job.status())
+        document = _follow(job, ProgressBar("applying"), args.timeout)
+        if document["status"] != JobStatus.COMPLETED:
+            raise JobFailedError(job.id(), document["status"], document.get("error"))
+        if args.output:
+            document = {**document, "output": job.result().target}
+    return _print(document)
+
+
+def _until(condition: Callable[[], bool], timeout: float, poll_interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_interval)
+    return True
+
+
+def cmd_result(args: argparse.Namespace) -> int:
+    """Download a job's result (waiting for it) and write it to --output."""
+    from anon_ops.io import write_table
+    from anon_ops.jobs.status import JobStatus
+    from anon_ops.sdk import JobFailedError
+
+    with _connect(args) as conn:
+        job = conn.job(args.job_id)
+        document = _follow(job, ProgressBar("waiting"), args.timeout)
+        if document["status"] != JobStatus.COMPLETED:
+            raise JobFailedError(job.id(), document["status"], document.get("error"))
+        df = conn.backend.result(job.id())
+    if df is None:
+        raise AnonOpsError(f"job {args.job_id}: the result was not kept in storage (it went to the job's target)")
+    where = write_table(df, _file_store(args.output))
+    return _print({"id": args.job_id, "output": where, "rows": len(df)})
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from anon_ops.service.server import serve
+
+    serve(args.host, args.port)
     return 0
 
 
@@ -142,7 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("anonymize", help="run one anonymization job")
+    remote = argparse.ArgumentParser(add_help=False)
+    remote.add_argument("--connection", metavar="URL", default=os.environ.get("ANON_OPS_URL") or None,
+                        help="URL of an anon-ops service (default: ANON_OPS_URL; unset: the embedded runtime)")
+    remote.add_argument("--token", default=os.environ.get("ANON_OPS_TOKEN") or None,
+                        help="bearer token of the service (default: ANON_OPS_TOKEN)")
+
+    p = sub.add_parser("anonymize", help="run one anonymization job", parents=[remote])
     p.add_argument("config", help="job configuration (YAML or JSON)")
     p.add_argument("--input", help="read the data from this file instead of the configured source")
     p.add_argument("--sep", help="CSV separator of --input (sniffed when omitted)")
@@ -168,6 +320,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default="out", help="folder for the anonymized table and statistics")
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("jobs", help="list the newest jobs (JSON)", parents=[remote])
+    p.add_argument("--limit", type=int, default=20, help="how many jobs, newest first")
+    p.set_defaults(handler=cmd_jobs)
+
+    for name, handler, what in (("status", cmd_status, "print the status document of a job"),
+                                ("abort", cmd_abort, "abort a queued or running job"),
+                                ("delete", cmd_delete, "delete a job and everything it stored")):
+        p = sub.add_parser(name, help=what, parents=[remote])
+        p.add_argument("job_id", metavar="ID")
+        p.set_defaults(handler=handler)
+
+    p = sub.add_parser("apply", help="apply a completed job's transformation to new rows", parents=[remote])
+    p.add_argument("job_id", metavar="ID", help="the completed anonymization job")
+    p.add_argument("data", metavar="DATA", help="CSV, Parquet or JSON file of new rows")
+    p.add_argument("--sep", help="CSV separator of DATA (sniffed when omitted)")
+    p.add_argument("--output", help="write the result here (waits for the job)")
+    p.add_argument("--wait", action="store_true", help="wait for the job and print its final status")
+    p.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
+    p.set_defaults(handler=cmd_apply)
+
+    p = sub.add_parser("result", help="download a job's result (waits for the job)", parents=[remote])
+    p.add_argument("job_id", metavar="ID")
+    p.add_argument("--output", required=True, help="file to write (format from the suffix)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
+    p.set_defaults(handler=cmd_result)
+
+    p = sub.add_parser("serve", help="run the REST service")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: localhost only)")
+    p.add_argument("--port", type=int, default=8090)
+    p.set_defaults(handler=cmd_serve)
     return parser
 
 
@@ -182,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, DataError) as exc:
         print(f"anon-ops: error: {exc}", file=sys.stderr)
         return 2
-    except AnonOpsError as exc:
+    except (AnonOpsError, TimeoutError) as exc:  # TimeoutError: --timeout of a job that goes on
         print(f"anon-ops: failed: {exc}", file=sys.stderr)
         return 1
 

@@ -409,6 +409,23 @@ def _atomic_write(
         raise
 
 
+def discard_partial_output(store: DataStore | None, resolve_path: Callable[[str], str] = str) -> int:
+    """Remove what an interrupted write (a killed process) left beside a local target file: its
+    hidden temporaries. The target itself is never touched. Returns how many were removed."""
+    if store is None or store.type != "file" or store.file is None or "://" in store.file.name:
+        return 0
+    path = os.path.abspath(resolve_path(store.file.name))
+    parent, name = os.path.dirname(path), os.path.basename(path)
+    if not os.path.isdir(parent):
+        return 0
+    removed = 0
+    for entry in os.listdir(parent):
+        if entry.startswith(f".{name}.tmp-"):
+            _remove_quietly(None, os.path.join(parent, entry))
+            removed += 1
+    return removed
+
+
 def _move_into_place(fs: AbstractFileSystem | None, tmp: str, path: str, parent: str, name: str, is_dir: bool) -> None:
     if fs is None:
         if not os.path.lexists(path) or (not is_dir and not os.path.isdir(path)):

@@ -198,10 +198,12 @@ class BruteForce:
         max_suppression: float,
         metric: Mapping[str, Any],
         sensitive_trees: Mapping[str, Tree] | None = None,
+        weights: Mapping[str, float] | None = None,
     ) -> None:
         self.df = df.reset_index(drop=True)
         self.qis = list(hierarchies)
         self.trees = dict(hierarchies)
+        self.weights = [float((weights or {}).get(q, 1.0)) for q in self.qis]
         self.models = list(privacy_models)
         self.sensitive_trees = dict(sensitive_trees or {})
         self.n = len(self.df)
@@ -255,7 +257,9 @@ class BruteForce:
 
     # ------------------------------------------------------------------ published table
     def uninformative(self, node: Node) -> set[tuple[str, ...]]:
-        """Non-suppressed classes at the top of every QI (they are reported as suppressed)."""
+        """Non-suppressed classes at the top of every QI (metrics.md: reported as suppressed). "Top" is
+        read as "a value covering every leaf of the hierarchy", the engine's reading: it differs from
+        the literal top level only for hierarchies with an inner level of a single value."""
         return {
             key for key in node.classes
             if key not in node.suppressed
@@ -308,7 +312,7 @@ class BruteForce:
             span = self.n - minimum
             normalized = (total - minimum) / span if span > 0 else Fraction(0)
             values.append(floor10(max(normalized, Fraction(0))))
-        product = math.prod(v + 1.0 for v in values)
+        product = math.prod(w * v + 1.0 for w, v in zip(self.weights, values, strict=True))
         return product ** (1.0 / len(values)) - 1.0
 
     def _discernibility(self, node: Node) -> float:

@@ -27,7 +27,8 @@ SUPPRESSION = [0.0, 0.05, 0.2, 0.5, 1.0]
 SENSITIVE_POOL = ["1", "2", "3", "10", "20"]  # numeric: "10" < "2" as text but not as numbers
 
 # BRUTE_FORCE_EXAMPLES=300 for a deeper (slower) run
-PROPERTY = settings(max_examples=int(os.environ.get("BRUTE_FORCE_EXAMPLES", "30")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=int(os.environ.get("BRUTE_FORCE_EXAMPLES", "20")), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 # --------------------------------------------------------------------------- random problems
@@ -75,6 +76,7 @@ def engine_config(
     suppression: float,
     metric: dict[str, Any],
     s_tree: dict[str, list[str]] | None = None,
+    weights: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     uses_s = any("attribute" in m["params"] for m in models)
     sensitive: dict[str, Any] = {"name": "s", "type": "sensitive" if uses_s else "insensitive"}
@@ -82,7 +84,8 @@ def engine_config(
         sensitive["hierarchy"] = {"type": "tree", "params": {"mapping": s_tree}}
     return {
         "attributes": [
-            {"name": q, "type": "quasi_identifier", "hierarchy": {"type": "tree", "params": {"mapping": dict(t)}}}
+            {"name": q, "type": "quasi_identifier", "hierarchy": {"type": "tree", "params": {"mapping": dict(t)}},
+             "weight": (weights or {}).get(q, 1.0)}
             for q, t in trees.items()
         ] + [sensitive],
         "privacy_models": models,
@@ -100,10 +103,11 @@ def check_optimum(
     suppression: float,
     metric: dict[str, Any],
     s_tree: dict[str, list[str]] | None = None,
+    weights: dict[str, float] | None = None,
 ) -> Node | None:
     """Run the engine and the brute force on one problem and compare everything they both define."""
-    config = engine_config(trees, models, suppression, metric, s_tree)
-    brute = BruteForce(df, trees, models, suppression, metric, {"s": s_tree} if s_tree else None)
+    config = engine_config(trees, models, suppression, metric, s_tree, weights)
+    brute = BruteForce(df, trees, models, suppression, metric, {"s": s_tree} if s_tree else None, weights)
     best, nodes = brute.solve()
     if best is None:
         with pytest.raises(NoSolutionError):
@@ -169,6 +173,20 @@ def test_k_anonymity_optimum_matches_brute_force(
 ) -> None:
     df, trees, _ = problem
     check_optimum(df, trees, [{"model_type": "k-anonymity", "params": {"k": k}}], suppression, metric)
+
+
+@PROPERTY
+@given(data=st.data(), problem=problems(), k=st.integers(1, 5), suppression=st.sampled_from(SUPPRESSION),
+       gs_factor=st.sampled_from([0.3, 0.5, 0.8]))
+def test_weighted_loss_optimum_matches_brute_force(
+    data: st.DataObject, problem: tuple[pd.DataFrame, dict[str, Tree], Any], k: int, suppression: float,
+    gs_factor: float,
+) -> None:
+    """Loss with QI weights: (Π_i (w_i·L_i + 1))^(1/q) − 1."""
+    df, trees, _ = problem
+    weights = {q: data.draw(st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.5]), label=f"weight of {q}") for q in trees}
+    metric = {"name": "loss", "params": {"gs_factor": gs_factor}}
+    check_optimum(df, trees, [{"model_type": "k-anonymity", "params": {"k": k}}], suppression, metric, weights=weights)
 
 
 # --------------------------------------------------------------------------- l-diversity and t-closeness
@@ -280,8 +298,9 @@ def test_adult_reference_values(qis: list[str], metric: dict[str, Any], referenc
     trees = {q: _adult_tree(q) for q in qis}
     models = [{"model_type": "k-anonymity", "params": {"k": 5}}]
     config = {
-        "attributes": [{"name": q, "type": "quasi_identifier", "hierarchy": {"type": "file", "name": str(adult_hierarchy(q))}}
-                       for q in qis] + [{"name": c, "type": "insensitive"} for c in ADULT_QIS if c not in qis],
+        "attributes": [{"name": q, "type": "quasi_identifier",
+                        "hierarchy": {"type": "file", "name": str(adult_hierarchy(q))}} for q in qis]
+        + [{"name": c, "type": "insensitive"} for c in ADULT_QIS if c not in qis],
         "privacy_models": models, "metric": metric, "additional_properties": {"shuffle": False},
     }
     result = anonymize(df, config)

@@ -99,7 +99,7 @@ class JobRuntime:
     def start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
-            self.recover()
+            self.recover(sweep=True)
             self._thread = threading.Thread(target=self._schedule, name="anon-ops-scheduler", daemon=True)
             self._thread.start()
 
@@ -145,13 +145,9 @@ class JobRuntime:
         if base_dir is not None and config.base_dir is None:
             config.with_base_dir(base_dir)
         if idempotency_key:
-            existing = self.store.find(idempotency_key=idempotency_key)
-            if existing:
-                if request_hash is not None and existing[0].request_hash != request_hash:
-                    raise IdempotencyConflictError(
-                        "Idempotency-Key: this key was already used with a different request"
-                    )
-                return Submission(existing[0], False)
+            known = self.store.idempotency(idempotency_key)
+            if known is not None:
+                return Submission(self._replayed(idempotency_key, known, request_hash), False)
         if data is None:
             if config.source is None:
                 raise ConfigError("source: give the data or a source in the configuration")
@@ -165,10 +161,40 @@ class JobRuntime:
         if missing:
             raise DataError(f"attributes: column(s) {missing} not found in the data (columns: {list(data.columns)})")
         fingerprint = job_fingerprint(kind, config, data_fingerprint(data), parent_id)
-        if not force:
-            for job in self.store.find(fingerprint=fingerprint):
-                if job.status not in (JobStatus.FAILED, JobStatus.ABORTED):
-                    return Submission(job, False)
+        request_hash = request_hash or fingerprint
+        existing = None if force else next(
+            (job for job in self.store.find(fingerprint=fingerprint)
+             if job.status not in (JobStatus.FAILED, JobStatus.ABORTED)), None)
+        submission = Submission(existing, False) if existing is not None else self._create(
+            kind, config, data, fingerprint, parent_id, pty_storage, mode, force, source_description)
+        if idempotency_key and not self.store.remember_idempotency(idempotency_key, request_hash,
+                                                                   submission.job.id):
+            known = self.store.idempotency(idempotency_key)
+            assert known is not None
+            if known[1] != submission.job.id and submission.created:
+                self.delete(submission.job.id)  # a concurrent duplicate won the key: ours is not wanted
+            return Submission(self._replayed(idempotency_key, known, request_hash), False)
+        return submission
+
+    def _replayed(self, key: str, known: tuple[str, str], request_hash: str | None) -> JobRecord:
+        """The job an Idempotency-Key already stands for, if this request is the same one."""
+        known_hash, job_id = known
+        if request_hash is not None and known_hash != request_hash:
+            raise IdempotencyConflictError("Idempotency-Key: this key was already used with a different request")
+        return self.get(job_id)
+
+    def _create(
+        self,
+        kind: str,
+        config: JobConfig,
+        data: pd.DataFrame,
+        fingerprint: str,
+        parent_id: str | None,
+        pty_storage: bool,
+        mode: str | None,
+        force: bool,
+        source_description: str | None,
+    ) -> Submission:
         self._check_limits()
         job_id = uuid.uuid4().hex
         files = self.files(job_id)
@@ -178,8 +204,6 @@ class JobRuntime:
             id=job_id,
             kind=kind,
             fingerprint=fingerprint,
-            idempotency_key=idempotency_key or None,
-            request_hash=request_hash,
             parent_id=parent_id,
             config=config.to_dict(),
             pty_storage=pty_storage,
@@ -337,11 +361,19 @@ class JobRuntime:
                 time.sleep(0.05)
 
     def _discard_input(self, job_id: str) -> None:
-        """An uploaded table holds personal data: it does not outlive its job."""
+        """An uploaded table holds personal data: it does not outlive its job. Temporaries of an
+        interrupted write (in the job folder and beside a file target) go too."""
         files = self.files(job_id)
-        files.input.unlink(missing_ok=True)
+        job = self.store.get(job_id)
+        if job is None or not _keeps_source(job):
+            files.input.unlink(missing_ok=True)
         for partial in files.folder.glob(".*tmp*"):
             partial.unlink(missing_ok=True)
+        if job is not None and job.status != JobStatus.COMPLETED:
+            from anon_ops.io import discard_partial_output
+
+            config = JobConfig.load(job.config, job.info.get("base_dir"))
+            discard_partial_output(config.target, config.resolve_path)
 
     # ------------------------------------------------------------------ scheduling
     def _schedule(self) -> None:
@@ -358,7 +390,11 @@ class JobRuntime:
         self._reap()
 
     def _start_queued(self) -> None:
-        while len(self._workers) < self.settings.workers and not self._stop.is_set():
+        # count every running job of the store, not only this runtime's children: after a restart
+        # the workers of the previous process may still be finishing theirs
+        running = self.store.count(JobStatus.RUNNING)
+        while running < self.settings.workers and not self._stop.is_set():
+            running += 1
             job = self.store.claim_next()
             if job is None:
                 return
@@ -382,13 +418,30 @@ class JobRuntime:
             if job.abort_requested:
                 self.store.transition(job_id, JobStatus.RUNNING, status=JobStatus.ABORTED,
                                       finished_at=time.time(), error="aborted on request")
+            elif process.returncode < 0 and self._retry(job, f"worker killed by signal {-process.returncode}"):
+                continue
             else:
                 self.store.transition(job_id, JobStatus.RUNNING, status=JobStatus.FAILED, finished_at=time.time(),
                                       error=f"worker exited unexpectedly (code {process.returncode})")
             self._discard_input(job_id)
 
-    def recover(self) -> None:
-        """Re-queue (or fail) running jobs whose worker is gone — after a crash or a restart."""
+    def _retry(self, job: JobRecord, reason: str) -> bool:
+        """Re-queue a job whose worker was killed, while runs are left and its input still exists."""
+        if job.attempts >= self.settings.max_attempts or not self.files(job.id).input.exists():
+            return False
+        requeued = self.store.transition(job.id, JobStatus.RUNNING, status=JobStatus.QUEUED, progress=0.0,
+                                         worker_pid=None, error=f"interrupted ({reason}); re-queued")
+        if requeued:
+            from anon_ops.io import discard_partial_output
+
+            config = JobConfig.load(job.config, job.info.get("base_dir"))
+            discard_partial_output(config.target, config.resolve_path)
+            log.warning("job %s was interrupted (%s); re-queued", job.id, reason)
+        return requeued
+
+    def recover(self, sweep: bool = False) -> None:
+        """Re-queue (or fail) running jobs whose worker is gone — after a crash or a restart.
+        ``sweep`` also removes inputs that ended jobs left behind (done once, at start)."""
         self._last_recovery = time.monotonic()
         now = time.time()
         for job in self.store.in_states(JobStatus.RUNNING):
@@ -396,26 +449,24 @@ class JobRuntime:
                 continue
             alive = job.worker_pid is not None and _alive(job.worker_pid)
             stale = (job.heartbeat or 0) < now - HEARTBEAT_STALE_SECONDS
-            if alive and not stale:
+            starting = job.worker_pid is None  # claimed a moment ago; its worker is being started
+            if (alive or starting) and not stale:
                 continue
             if alive:  # hung worker: stop it before its job runs again
                 self._kill_worker(job)
-            if job.attempts < self.settings.max_attempts and self.files(job.id).input.exists():
-                requeued = self.store.transition(job.id, JobStatus.RUNNING, status=JobStatus.QUEUED, progress=0.0,
-                                                 worker_pid=None, error="interrupted; re-queued")
-                if requeued:
-                    log.warning("job %s was interrupted (worker gone); re-queued", job.id)
-            else:
-                failed = self.store.transition(
-                    job.id, JobStatus.RUNNING, status=JobStatus.FAILED, finished_at=now,
-                    error=f"interrupted: the worker stopped during attempt {job.attempts} and no retry is left",
-                )
-                if failed:
-                    self._discard_input(job.id)
-                    log.warning("job %s failed after an interruption", job.id)
-        for job in self.store.in_states(*TERMINAL_STATES):
-            if self.files(job.id).input.exists() and not _keeps_source(job):
+            if self._retry(job, "worker gone"):
+                continue
+            failed = self.store.transition(
+                job.id, JobStatus.RUNNING, status=JobStatus.FAILED, finished_at=now,
+                error=f"interrupted: the worker stopped during attempt {job.attempts} and no retry is left",
+            )
+            if failed:
                 self._discard_input(job.id)
+                log.warning("job %s failed after an interruption", job.id)
+        if sweep:
+            for job in self.store.in_states(*TERMINAL_STATES):
+                if self.files(job.id).input.exists() and not _keeps_source(job):
+                    self._discard_input(job.id)
 
 
 def _keeps_source(job: JobRecord) -> bool:

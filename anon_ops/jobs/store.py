@@ -30,8 +30,6 @@ jobs_table = sa.Table(
     sa.Column("finished_at", sa.Float),
     sa.Column("heartbeat", sa.Float),
     sa.Column("fingerprint", sa.String(64), index=True),
-    sa.Column("idempotency_key", sa.String(255), unique=True),
-    sa.Column("request_hash", sa.String(64)),
     sa.Column("parent_id", sa.String(40)),
     sa.Column("config", sa.Text, nullable=False),
     sa.Column("info", sa.Text, nullable=False),
@@ -43,7 +41,17 @@ jobs_table = sa.Table(
     sa.Column("abort_requested", sa.Boolean, nullable=False, default=False),
 )
 
+idempotency_table = sa.Table(
+    "anon_ops_idempotency",
+    _metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("job_id", sa.String(40), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 _JSON_FIELDS = ("config", "info", "summary")
+_PRIVATE_INFO = ("base_dir",)  # where the runtime resolves paths: not for clients
 
 
 class JobRecord(BaseModel):
@@ -58,8 +66,6 @@ class JobRecord(BaseModel):
     finished_at: float | None = None
     heartbeat: float | None = None
     fingerprint: str | None = None
-    idempotency_key: str | None = None
-    request_hash: str | None = None
     parent_id: str | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     info: dict[str, Any] = Field(default_factory=dict)
@@ -78,7 +84,7 @@ class JobRecord(BaseModel):
             "status": self.status.value,
             "running": round(100.0 * self.progress, 1),
             "completed": self.summary if self.status == JobStatus.COMPLETED else None,
-            "info": self.info,
+            "info": {k: v for k, v in self.info.items() if k not in _PRIVATE_INFO},
             "error": self.error,
             "created_at": self.created_at,
             "started_at": self.started_at,
@@ -197,6 +203,25 @@ class JobStore:
     def delete(self, job_id: str) -> None:
         with self._begin() as c:
             c.execute(jobs_table.delete().where(jobs_table.c.id == job_id))
+            c.execute(idempotency_table.delete().where(idempotency_table.c.job_id == job_id))
+
+    def idempotency(self, key: str) -> tuple[str, str] | None:
+        """(request hash, job id) recorded for an Idempotency-Key, if any."""
+        query = sa.select(idempotency_table.c.request_hash, idempotency_table.c.job_id).where(
+            idempotency_table.c.key == key)
+        with self._begin() as c:
+            row = c.execute(query).first()
+        return (row[0], row[1]) if row is not None else None
+
+    def remember_idempotency(self, key: str, request_hash: str, job_id: str) -> bool:
+        """Record the key; False when it was recorded meanwhile (a concurrent duplicate request)."""
+        try:
+            with self._begin() as c:
+                c.execute(idempotency_table.insert().values(key=key, request_hash=request_hash, job_id=job_id,
+                                                            created_at=time.time()))
+        except sa.exc.IntegrityError:
+            return False
+        return True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
