@@ -281,6 +281,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ))
 
 
+def cmd_sample_warehouse(args: argparse.Namespace) -> int:
+    from anon_ops.warehouse import INCREMENTS_TABLE, RAW_TABLE, load_sample, safe_url
+
+    url = load_sample(args.url)
+    print(json.dumps({"warehouse": safe_url(url), "tables": [RAW_TABLE, INCREMENTS_TABLE]}, indent=2))
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anon-ops", description="Data anonymization for data pipelines.")
@@ -346,6 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="file to write (format from the suffix)")
     p.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
     p.set_defaults(handler=cmd_result)
+
+    p = sub.add_parser("sample-warehouse", help="load the shipped Adult sample into a warehouse (raw.adult)")
+    p.add_argument("url", nargs="?", default=None,
+                   help="SQLAlchemy URL (default: ANON_OPS_WAREHOUSE, else a DuckDB file in ANON_OPS_HOME)")
+    p.set_defaults(handler=cmd_sample_warehouse)
 
     p = sub.add_parser("serve", help="run the REST service")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: localhost only)")
