@@ -257,14 +257,10 @@ class BruteForce:
 
     # ------------------------------------------------------------------ published table
     def uninformative(self, node: Node) -> set[tuple[str, ...]]:
-        """Non-suppressed classes at the top of every QI (metrics.md: reported as suppressed). "Top" is
-        read as "a value covering every leaf of the hierarchy", the engine's reading: it differs from
-        the literal top level only for hierarchies with an inner level of a single value."""
-        return {
-            key for key in node.classes
-            if key not in node.suppressed
-            and all(self.below[i][lv][key[i]] == self.domain[i] for i, lv in enumerate(node.levels))
-        }
+        """Non-suppressed classes generalized to the top value of every QI (metrics.md: reported as
+        suppressed). With full-domain generalization that is every class of the all-top node."""
+        at_top = all(lv == len(self.below[i]) - 1 for i, lv in enumerate(node.levels))
+        return {key for key in node.classes if key not in node.suppressed} if at_top else set()
 
     def published(self, node: Node, suppression_char: str = "*") -> pd.DataFrame:
         """The output table in input order: generalized QIs, '*' in every QI of a suppressed record."""

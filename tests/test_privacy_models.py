@@ -40,11 +40,6 @@ BENCH_QIS = [q for q in ADULT_QIS if q != "occupation"]  # ARX's l-diversity / t
 SMALL_QIS = ["age", "marital-status", "education", "workclass"]
 EPS = 1e-9
 
-CACHE_BUG = (
-    "engine bug: RollupCache.get/smallest_below overwrite the pinned base slot's 'used' stamp, so the base "
-    "frequency set gets evicted and optimal_search crashes with 'attempt to get argmin of an empty sequence' "
-    "(search.py RollupCache.smallest_below) once many nodes are checked"
-)
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +135,7 @@ def test_adult_distinct_l_diversity(adult: pd.DataFrame) -> None:
 
 
 @pytest.mark.parametrize("qis", [
-    pytest.param(BENCH_QIS, id="benchmark-8qi", marks=pytest.mark.xfail(strict=True, raises=ValueError,
-                                                                        reason=CACHE_BUG)),
+    pytest.param(BENCH_QIS, id="benchmark-8qi"),
     pytest.param(SMALL_QIS, id="4qi"),
 ])
 def test_adult_entropy_l_diversity(adult: pd.DataFrame, qis: list[str]) -> None:
@@ -153,8 +147,7 @@ def test_adult_entropy_l_diversity(adult: pd.DataFrame, qis: list[str]) -> None:
 
 
 @pytest.mark.parametrize("qis", [
-    pytest.param(BENCH_QIS, id="benchmark-8qi", marks=pytest.mark.xfail(strict=True, raises=ValueError,
-                                                                        reason=CACHE_BUG)),
+    pytest.param(BENCH_QIS, id="benchmark-8qi"),
     pytest.param(SMALL_QIS, id="4qi"),
 ])
 def test_adult_recursive_l_diversity(adult: pd.DataFrame, qis: list[str]) -> None:

@@ -265,10 +265,6 @@ def test_suppression_limit_is_floor_of_s_times_n() -> None:
     assert best is not None and best.levels != (0, 0) and best.suppressed_records == 0
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "engine bug: RollupCache.get/smallest_below overwrite the pinned base slot's 'used' stamp, so the base "
-    "frequency set becomes evictable; once it is evicted a node with no cached specialization crashes with "
-    "'attempt to get argmin of an empty sequence' (search.py RollupCache.smallest_below)"))
 def test_large_lattice_with_non_monotone_model() -> None:
     """5 QIs × height 4 (3,125 nodes) under t-closeness: many nodes are checked, so the roll-up cache
     evicts; the search must still find the brute-force optimum."""

@@ -87,9 +87,9 @@ def _outcome(checker: Checker, encoded: EncodedData, levels: tuple[int, ...]) ->
     outlier = np.zeros(table.n_classes, dtype=bool)
     for criterion in checker.monotone + checker.others:
         outlier |= criterion.failing(table)
-    uninformative = np.ones(table.n_classes, dtype=bool)
-    for i, (q, lv) in enumerate(zip(encoded.qis, levels, strict=True)):
-        uninformative &= q.leaves_below[lv][table.codes[:, i]] == q.domain_size
+    # metrics.md: a class generalized to the top value in every QI carries no information
+    at_top = all(lv == q.height for q, lv in zip(encoded.qis, levels, strict=True))
+    uninformative = np.full(table.n_classes, at_top, dtype=bool)
     return _Outcome(levels, table, outlier, uninformative & ~outlier, table.class_of_row[base_row])
 
 

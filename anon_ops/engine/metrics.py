@@ -227,7 +227,7 @@ class EntropyMetric(InformationLoss):
             c = c[c > 0]
             raw += float((c * np.log2(n_supp / c)).sum()) * self.s_f
             total += float(floor10(raw))
-        return total
+        return float(total)
 
     def lower_bounds(self, nodes: np.ndarray) -> np.ndarray:
         return np.stack([self.per_level[i][nodes[:, i]] for i in range(nodes.shape[1])], axis=1).sum(axis=1)

@@ -29,6 +29,7 @@ from anon_ops.errors import AbortedError
 log = logging.getLogger(__name__)
 
 TOLERANCE = 1e-9
+_PINNED = np.iinfo(np.int64).max
 Progress = Callable[[float], None]
 AbortCheck = Callable[[], bool]
 
@@ -65,18 +66,22 @@ class RollupCache:
         slot = self.slot_of.get(levels)
         if slot is None:
             return None
-        self.clock += 1
-        self.used[slot] = self.clock
+        self._touch(slot)
         return self.sets[slot]
 
     def smallest_below(self, levels: tuple[int, ...]) -> FrequencySet:
         below = np.flatnonzero((self.keys <= np.asarray(levels)).all(axis=1))
-        slot = below[np.argmin(self.rows[below])]
-        self.clock += 1
-        self.used[slot] = self.clock
-        found = self.sets[int(slot)]
+        slot = int(below[np.argmin(self.rows[below])])
+        self._touch(slot)
+        found = self.sets[slot]
         assert found is not None
         return found
+
+    def _touch(self, slot: int) -> None:
+        """Mark a slot recently used; a pinned slot (the base) keeps its never-evict stamp."""
+        if self.used[slot] != _PINNED:
+            self.clock += 1
+            self.used[slot] = self.clock
 
     def put(self, fs: FrequencySet, pinned: bool = False) -> None:
         cells = fs.n_rows * (fs.qi.shape[1] + fs.extra.shape[1] + 2)
@@ -86,7 +91,7 @@ class RollupCache:
             free = np.flatnonzero(self.rows == 0)
             if (free.size and self.cells + cells <= self.max_cells) or (pinned and free.size):
                 break
-            evictable = np.flatnonzero((self.rows > 0) & (self.used < np.iinfo(np.int64).max))
+            evictable = np.flatnonzero((self.rows > 0) & (self.used != _PINNED))
             if not evictable.size:
                 return
             self._evict(int(evictable[np.argmin(self.used[evictable])]))
@@ -94,7 +99,7 @@ class RollupCache:
         self.keys[slot] = fs.levels
         self.rows[slot] = max(fs.n_rows, 1)
         self.clock += 1
-        self.used[slot] = np.iinfo(np.int64).max if pinned else self.clock
+        self.used[slot] = _PINNED if pinned else self.clock
         self.sets[slot] = fs
         self.slot_of[fs.levels] = slot
         self.cells += cells
