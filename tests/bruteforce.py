@@ -1,6 +1,6 @@
 """An independent brute-force reference for the optimal full-domain generalization.
 
-Written straight from the definitions in the spec (``/work/shared/spec/metrics.md``) with plain
+Written straight from the definitions in the spec (``shared/spec/metrics.md`` beside the repository) with plain
 Python: no code of ``anon_ops`` is imported. It enumerates every level vector of the lattice,
 generalizes the rows, groups them into equivalence classes, suppresses the classes that violate a
 privacy model, decides validity (suppressed records ≤ floor(s·N)), computes the information loss

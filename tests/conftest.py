@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -9,6 +10,9 @@ import pytest
 
 from anon_ops.data import ADULT_CSV, ADULT_QIS, adult_hierarchy
 from anon_ops.io import read_csv_text
+
+# the shared folder (spec and benchmark data) lies beside the repository: read from it, never write
+SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 @pytest.fixture(scope="session")

@@ -32,9 +32,10 @@ from anon_ops.engine.hierarchy import (
     values_as_text,
 )
 from anon_ops.errors import ConfigError, DataError
+from tests.conftest import SHARED
 
-ADULT = Path("/work/shared/data/adult")
-ARX_TINY = Path("/work/shared/data/arx_tiny")
+ADULT = SHARED / "data" / "adult"
+ARX_TINY = SHARED / "data" / "arx_tiny"
 
 
 def interval(*widths: float, **params: object) -> IntervalHierarchy:

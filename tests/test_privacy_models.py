@@ -33,9 +33,10 @@ from pycanon import anonymity
 
 from anon_ops.data import ADULT_CSV, ADULT_QIS, adult_hierarchy
 from anon_ops.engine.anonymizer import AnonymizationResult, anonymize
+from tests.conftest import SHARED
 
-ADULT_SUBSET = Path("/work/shared/data/adult/adult_subset.csv")
-TINY = Path("/work/shared/data/arx_tiny")
+ADULT_SUBSET = SHARED / "data" / "adult" / "adult_subset.csv"
+TINY = SHARED / "data" / "arx_tiny"
 BENCH_QIS = [q for q in ADULT_QIS if q != "occupation"]  # ARX's l-diversity / t-closeness benchmark setup
 SMALL_QIS = ["age", "marital-status", "education", "workclass"]
 EPS = 1e-9

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,8 +14,9 @@ from hypothesis import strategies as st
 
 from anon_ops.engine import risk
 from anon_ops.errors import ConfigError, DataError
+from tests.conftest import SHARED
 
-ADULT = Path("/work/shared/data/adult/adult.csv")
+ADULT = SHARED / "data" / "adult" / "adult.csv"
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Re-identification risk statistics of a (generalized) table.
 
-Implements /work/shared/spec/metrics.md, section "Risk statistics": prosecutor, journalist and marketer
+Implements the spec (metrics.md), section "Risk statistics": prosecutor, journalist and marketer
 risk over the equivalence classes of the non-suppressed records, sample uniqueness, and a population
 uniqueness estimate, all following the conventions of ARX so that numbers compare one to one.
 
