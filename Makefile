@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev
 
-.PHONY: setup demo test lint bench clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup browser demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -25,7 +27,11 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/anon-ops demo --output-dir out
 
-test: setup
+# Debian's Chromium, for the privacy report's headless-browser test
+browser:
+	test -x /usr/bin/chromium || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium > /dev/null)
+
+test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -245,6 +245,22 @@ def _publish(df: pd.DataFrame, config: JobConfig, encoded: EncodedData, outcome:
     return AnonymizationResult(data, statistics, config, dict(statistics["transformation"]))
 
 
+SIZE_BUCKETS = np.array([1, 2, 3, 4, 5, 10, 20, 50, 100])
+
+
+def class_size_histogram(sizes: np.ndarray) -> dict[str, list[int]]:
+    """Records and classes per class-size bucket (lower bounds in ``class_size``): the shape of the
+    re-identification risk, for the privacy report's records-at-risk chart."""
+    f = np.asarray(sizes, dtype=np.int64)
+    f = f[f > 0]
+    bucket = np.searchsorted(SIZE_BUCKETS, f, side="right") - 1
+    return {
+        "class_size": SIZE_BUCKETS.tolist(),
+        "records": np.bincount(bucket, weights=f, minlength=len(SIZE_BUCKETS)).astype(np.int64).tolist(),
+        "classes": np.bincount(bucket, minlength=len(SIZE_BUCKETS)).astype(np.int64).tolist(),
+    }
+
+
 def outcome_statistics(encoded: EncodedData, config: JobConfig, outcome: _Outcome) -> dict[str, Any]:
     """Transformation, suppression, classes, target risk and utility of one outcome — what a
     published table's statistics say, computed from its classes without building the table."""
@@ -252,14 +268,14 @@ def outcome_statistics(encoded: EncodedData, config: JobConfig, outcome: _Outcom
     hidden = outcome.outlier | outcome.uninformative
     kept = ~hidden & (sizes > 0)
     psizes = outcome.table.psizes
+    target = risk_statistics(sizes[kept], psizes[kept] if psizes is not None else None,
+                             config.risk.threshold, config.risk.population_size)
+    target["distribution"] = class_size_histogram(sizes[kept])
     return {
         "transformation": {q.name: int(lv) for q, lv in zip(encoded.qis, outcome.levels, strict=True)},
         "rows": {"input": encoded.n_records, "output": encoded.n_records, "suppressed": int(sizes[hidden].sum())},
         "equivalence_classes": int(kept.sum()),
-        "risk": {
-            "target": risk_statistics(sizes[kept], psizes[kept] if psizes is not None else None,
-                                      config.risk.threshold, config.risk.population_size),
-        },
+        "risk": {"target": target},
         "utility": utility_statistics(encoded, outcome.levels, outcome.table, hidden, outcome.base_class),
     }
 
@@ -269,7 +285,9 @@ def source_risk(encoded: EncodedData, config: JobConfig) -> dict[str, Any]:
     table = ClassTable.from_frequency_set(encoded.base, encoded.radices(encoded.base.levels))
     present = table.sizes > 0
     psizes = table.psizes[present] if table.psizes is not None else None
-    return risk_statistics(table.sizes[present], psizes, config.risk.threshold, config.risk.population_size)
+    stats = risk_statistics(table.sizes[present], psizes, config.risk.threshold, config.risk.population_size)
+    stats["distribution"] = class_size_histogram(table.sizes[present])
+    return stats
 
 
 def exploratory_statistics(source: pd.DataFrame, target: pd.DataFrame, config: JobConfig) -> dict[str, Any]:
