@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from anon_ops import __version__
 from anon_ops.jobs.runtime import JobRuntime
+from anon_ops.service.compat import router as compat_router
 from anon_ops.service.errors import install_error_handlers
 from anon_ops.service.middleware import PUBLIC_PATHS, BearerAuthMiddleware, BodyLimitMiddleware, InternalErrorMiddleware
 from anon_ops.service.paths import DataRoots
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, runtime: JobRuntime | None = No
     )
     app.include_router(health_router)
     app.include_router(router)
+    app.include_router(compat_router)  # the protegrity-anonymization-sdk REST API, on the same runtime
     install_error_handlers(app)
     # Added innermost first: errors → auth → body limit → routes.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes)

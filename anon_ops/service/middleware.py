@@ -19,7 +19,7 @@ from anon_ops.service.errors import error_response
 
 log = logging.getLogger(__name__)
 
-PUBLIC_PATHS = frozenset({"/health"})
+PUBLIC_PATHS = frozenset({"/health", "/pty/anonymization/v3/health"})
 
 
 class BearerAuthMiddleware:
