@@ -342,9 +342,45 @@ def test_sql_table_without_schema(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(read_table(store), text_frame())
 
 
-def test_sql_failure_during_write_keeps_the_old_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_duckdb_failure_during_write_keeps_the_old_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import duckdb
+
     url = f"duckdb:///{tmp_path / 'w.duckdb'}"
     store = sql_store(url, table="published.adult")
+    old = typed_frame()
+    write_table(old, store)
+    real_connect = duckdb.connect
+
+    class DiesBeforeTheSwap:
+        """The temporary table is complete… and then the job dies before the rename."""
+
+        def __init__(self, database: str) -> None:
+            self.inner = real_connect(database)
+
+        def execute(self, statement: str, *args: Any) -> Any:
+            if statement.startswith("ALTER TABLE"):
+                raise duckdb.IOException("disk gone")
+            return self.inner.execute(statement, *args)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    monkeypatch.setattr(duckdb, "connect", DiesBeforeTheSwap)
+    with pytest.raises(DataError, match=r"target\.sql: cannot write table 'published\.adult'.*disk gone"):
+        write_table(text_frame(), store)
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(read_table(store), old)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert sa.inspect(conn).get_table_names(schema="published") == ["adult"]
+    finally:
+        engine.dispose()
+
+
+def test_sql_failure_during_write_keeps_the_old_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    store = sql_store(url, table="adult")
     old = typed_frame()
     write_table(old, store)
 
@@ -359,11 +395,11 @@ def test_sql_failure_during_write_keeps_the_old_table(tmp_path: Path, monkeypatc
         write_table(text_frame(), store)
     monkeypatch.undo()
 
-    pd.testing.assert_frame_equal(read_table(store), old)
+    pd.testing.assert_frame_equal(read_table(store), old.assign(flag=old["flag"].astype("int64")))  # SQLite: 0/1
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            assert sa.inspect(conn).get_table_names(schema="published") == ["adult"]
+            assert sa.inspect(conn).get_table_names() == ["adult"]
     finally:
         engine.dispose()
 
