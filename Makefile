@@ -24,8 +24,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib anon_ops > /dev/null || true
 	touch $(STAMP)
 
+# the main job on the embedded runtime (out/: table, statistics, privacy report), then the Airflow
+# warehouse-refresh DAG end to end with no server (a DuckDB warehouse in out/airflow_demo)
 demo: setup
-	$(BIN)/anon-ops demo --output-dir out
+	ANON_OPS_HOME=$(CURDIR)/out/home $(BIN)/anon-ops demo --output-dir out
+	$(BIN)/python -m anon_ops.airflow.demo --home out/airflow_demo
 
 # Debian's Chromium, for the privacy report's headless-browser test
 browser:

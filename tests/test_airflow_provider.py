@@ -347,12 +347,16 @@ def test_apply_and_statistics_operators(completed: dict[str, Any], adult: pd.Dat
     assert hook.job(result["job_id"]).metadata()["parent_id"] == parent
     assert result["metrics"]["transformation"] == completed["result"]["metrics"]["transformation"]
 
-    path = tmp_path / "stats.json"
-    statistics = AnonStatisticsOperator(task_id="stats", job_id=result["job_id"], output_path=str(path))
-    summary = statistics.execute(task_context(statistics))
+    path, report = tmp_path / "stats.json", tmp_path / "reports" / "job.html"
+    statistics = AnonStatisticsOperator(task_id="stats", job_id=result["job_id"], output_path=str(path),
+                                        report_path=str(report))
+    ti = FakeTaskInstance()
+    summary = statistics.execute(task_context(statistics, ti))
     assert summary["metrics"]["rows_input"] == 600
     assert json.loads(path.read_text())["rows"]["input"] == 600
     assert "exploratory" not in json.dumps(summary)
+    assert summary["privacy_report"] == str(report) == ti.xcoms[("stats", "privacy_report")]
+    assert "<svg" in report.read_text()
 
 
 def test_gate_branches_publish_or_resubmit_and_fails_cleanly(completed: dict[str, Any],

@@ -302,13 +302,14 @@ class ApplyAnonymizeOperator(AnonJobOperator):
 
 class AnonStatisticsOperator(BaseOperator):
     """Fetch the statistics of a job: XCom gets the small metrics dict; the whole document (with the
-    exploratory distributions) goes to ``output_path`` when given (a local path or fsspec URL).
+    exploratory distributions) goes to ``output_path`` when given (a local path or fsspec URL), and
+    the privacy report (self-contained HTML) to ``report_path`` — XCom then carries its path.
 
     :param job_id: the job (templated; e.g. ``anonymize.output["job_id"]``).
     :param timeout: seconds to wait for the job to complete first (None: no limit).
     """
 
-    template_fields: Sequence[str] = ("job_id", "output_path")
+    template_fields: Sequence[str] = ("job_id", "output_path", "report_path")
     operator_extra_links = (AnonJobLink(),)
     ui_color = "#dff1ec"
 
@@ -318,6 +319,7 @@ class AnonStatisticsOperator(BaseOperator):
         job_id: str,
         anon_ops_conn_id: str = AnonOpsHook.default_conn_name,
         output_path: str | None = None,
+        report_path: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT_SECONDS,
         **kwargs: Any,
     ) -> None:
@@ -325,6 +327,7 @@ class AnonStatisticsOperator(BaseOperator):
         self.job_id = job_id
         self.anon_ops_conn_id = anon_ops_conn_id
         self.output_path = output_path
+        self.report_path = report_path
         self.timeout = timeout
 
     @cached_property
@@ -343,6 +346,14 @@ class AnonStatisticsOperator(BaseOperator):
                 json.dump(statistics, handle, indent=2, default=str)
             result["statistics_path"] = self.output_path
             self.log.info("statistics of job %s written to %s", job_id, self.output_path)
+        if self.report_path:
+            from anon_ops.report import write_report
+
+            configuration = self.hook.job(job_id).metadata().get("configuration")
+            path = write_report(self.report_path, statistics, configuration, title=f"Privacy report — job {job_id}")
+            result["privacy_report"] = str(path)
+            context["ti"].xcom_push(key="privacy_report", value=str(path))
+            self.log.info("privacy report of job %s written to %s", job_id, path)
         return result
 
 
