@@ -1,11 +1,13 @@
 """The ``anon-ops`` command line.
 
 Exit codes: 0 success, 2 invalid configuration or data (the reason on stderr, naming the field or
-value), 1 any other failure.
+value) — also when a job failed on its configuration or data, wherever it ran — 1 any other failure.
 
 The job commands (jobs, status, abort, delete, apply, result) work through the SDK on the embedded
 runtime of ANON_OPS_HOME, or on the service of --connection / ANON_OPS_URL; so does ``anonymize``
 when a service is given (it uploads the table and writes the result and statistics locally).
+``measure`` and ``infer`` decide before a job (in this process, or on the service); ``gate`` judges
+a job's statistics afterwards.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -105,9 +108,16 @@ def _summary(stats: dict[str, Any], where: str | None, seconds: float) -> dict[s
     }
 
 
+def _write_report(args: argparse.Namespace, statistics: dict[str, Any], config: JobConfig) -> None:
+    if getattr(args, "report", None):
+        from anon_ops.report import write_report
+
+        write_report(args.report, statistics, config)
+
+
 def cmd_anonymize(args: argparse.Namespace) -> int:
-    if getattr(args, "connection", None):
-        return _anonymize_on_service(args)
+    if getattr(args, "connection", None) or getattr(args, "as_job", False):
+        return _anonymize_as_job(args)
     from anon_ops.engine.anonymizer import anonymize
     from anon_ops.io import read_table, write_table
 
@@ -120,15 +130,16 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
                         single_file=config.additional_properties.single_file == "yes")
     if args.stats:
         write_json_atomic(args.stats, result.statistics)
+    _write_report(args, result.statistics, config)
     if not args.quiet:
         summary = _summary(result.statistics, where, time.perf_counter() - started)
         print(json.dumps(summary, indent=2, default=_json_default))
     return 0
 
 
-def _anonymize_on_service(args: argparse.Namespace) -> int:
-    """The same job through the SDK on a service: the table is uploaded, the result downloaded and
-    written to the target (--output) here, the statistics document to --stats."""
+def _anonymize_as_job(args: argparse.Namespace) -> int:
+    """The same work as a job through the SDK — on a service (the table is uploaded, the result
+    downloaded and written to the target here) or on the embedded job runtime (--job)."""
     from anon_ops.sdk import AnonElement, anonymize
 
     config = _job_config(args)
@@ -141,6 +152,7 @@ def _anonymize_on_service(args: argparse.Namespace) -> int:
         stats = job.statistics()
     if args.stats:
         write_json_atomic(args.stats, stats)
+    _write_report(args, stats, config)
     if not args.quiet:
         summary = {**_summary(stats, result.target, time.perf_counter() - started), "job": job.id()}
         print(json.dumps(summary, indent=2, default=_json_default))
@@ -213,7 +225,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             return _print(job.status())
         document = _follow(job, ProgressBar("applying"), args.timeout)
         if document["status"] != JobStatus.COMPLETED:
-            raise JobFailedError(job.id(), document["status"], document.get("error"))
+            raise JobFailedError.of(document)
         if args.output:
             document = {**document, "output": job.result().target}
     return _print(document)
@@ -238,12 +250,117 @@ def cmd_result(args: argparse.Namespace) -> int:
         job = conn.job(args.job_id)
         document = _follow(job, ProgressBar("waiting"), args.timeout)
         if document["status"] != JobStatus.COMPLETED:
-            raise JobFailedError(job.id(), document["status"], document.get("error"))
+            raise JobFailedError.of(document)
         df = conn.backend.result(job.id())
     if df is None:
         raise AnonOpsError(f"job {args.job_id}: the result was not kept in storage (it went to the job's target)")
     where = write_table(df, _file_store(args.output))
     return _print({"id": args.job_id, "output": where, "rows": len(df)})
+
+
+# --------------------------------------------------------------------------- deciding before a job
+#: Columns of the measure table printed for people (``--json`` and ``--output`` have them all).
+MEASURE_COLUMNS = ("valid", "information_loss", "suppressed", "prosecutor_highest_risk",
+                   "prosecutor_records_at_risk", "marketer_success_rate", "granularity")
+
+
+def parse_grid(items: Sequence[str] | None) -> dict[str, list[Any]]:
+    """``["k=2,5,10", "metric=loss,entropy"]`` → ``{"k": [2, 5, 10], "metric": ["loss", "entropy"]}``."""
+    grid: dict[str, list[Any]] = {}
+    for item in items or ():
+        name, sep, values = item.partition("=")
+        name = name.strip()
+        if not sep or not name or not values.strip():
+            raise ConfigError(f"--grid: expected FIELD=VALUE,VALUE,… (e.g. k=2,5,10), got {item!r}")
+        grid.setdefault(name, []).extend(_grid_value(v.strip()) for v in values.split(",") if v.strip())
+    return grid
+
+
+def _grid_value(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _data_element(args: argparse.Namespace, conn: Connection, config: JobConfig | None) -> Any:
+    """An AnonElement over --input / DATA (read here, so a service gets it uploaded) or the source."""
+    from anon_ops.io import read_table
+    from anon_ops.sdk import AnonElement
+
+    path = getattr(args, "input", None) or getattr(args, "data", None)
+    df = read_table(_file_store(path, args.sep)) if path else None
+    return AnonElement(conn, df, config=config)
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    """Measure candidate configurations (the grid over CONFIG) and print them as a table or JSON."""
+    config = JobConfig.load(args.config)
+    if not args.input and config.source is None:
+        raise ConfigError("source: give a source in the configuration or --input")
+    grid = parse_grid(args.grid)
+    with _connect(args) as conn:
+        table = _data_element(args, conn, config).measure(**grid)
+    if args.output:
+        _write_measure_table(table, Path(args.output))
+    if args.json:
+        return _print(_records(table))
+    shown = [c for c in (*grid, *MEASURE_COLUMNS) if c in table.columns]
+    print(table[shown].to_string(index=False, float_format=lambda x: f"{x:.6g}"))
+    return 0
+
+
+def _records(table: Any) -> list[dict[str, Any]]:
+    """The rows as JSON records: numbers exact (as Python writes them), missing values null."""
+    from anon_ops.sdk.wire import plain
+
+    return [{str(k): None if isinstance(v, float) and math.isnan(v) else plain(v) for k, v in row.items()}
+            for row in table.to_dict(orient="records")]
+
+
+def _write_measure_table(table: Any, path: Path) -> None:
+    """CSV (the transformation as JSON text) or, for a .json name, JSON records."""
+    if path.suffix.lower() == ".json":
+        write_json_atomic(path, _records(table))
+        return
+    out = table.copy()
+    if "transformation" in out.columns:
+        out["transformation"] = [json.dumps(t) if isinstance(t, dict) else "" for t in out["transformation"]]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(path, index=False)
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    """Infer a configuration for DATA; write it as YAML (--output, else stdout) and print the report."""
+    config = JobConfig.load(args.config) if args.config else JobConfig()
+    config.source = _file_store(args.data, args.sep)  # the written configuration runs on DATA as is
+    with _connect(args) as conn:
+        inferred = _data_element(args, conn, config).infer(targetVariable=args.target, k=args.k,
+                                                           max_suppression=args.max_suppression)
+    text = inferred.to_config().to_yaml()
+    assert inferred.inference is not None
+    if args.output:
+        _write_text_atomic(Path(args.output), text)
+    elif not args.json:
+        print(text, end="")
+    if args.json:
+        return _print({**inferred.inference.to_dict(), "config": inferred.to_config().to_dict()})
+    print(inferred.inference.report(), file=sys.stdout if args.output else sys.stderr)
+    return 0
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -274,10 +391,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from anon_ops.data import ADULT_JOB
 
-    out = Path(args.output_dir)
+    out = Path(args.output_dir).resolve()
     return cmd_anonymize(argparse.Namespace(
         config=str(ADULT_JOB), input=None, sep=None, output=str(out / "adult_anonymized.csv"),
-        stats=str(out / "adult_statistics.json"), seed=args.seed, quiet=False,
+        stats=str(out / "adult_statistics.json"), report=str(out / "adult_report.html"), seed=args.seed,
+        quiet=False, connection=args.connection, token=args.token, as_job=True,
     ))
 
 
@@ -291,6 +409,8 @@ def cmd_sample_warehouse(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
+    from anon_ops.quality.cli import add_gate_parser  # here: importing anon_ops.cli stays light
+
     parser = argparse.ArgumentParser(prog="anon-ops", description="Data anonymization for data pipelines.")
     parser.add_argument("--version", action="version", version=f"anon-ops {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
@@ -308,9 +428,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sep", help="CSV separator of --input (sniffed when omitted)")
     p.add_argument("--output", help="write the anonymized table here instead of the configured target")
     p.add_argument("--stats", help="write the statistics document (JSON) here")
+    p.add_argument("--report", help="write the privacy report (self-contained HTML) here")
     p.add_argument("--seed", type=int, help="seed of the row shuffle (random when omitted)")
+    p.add_argument("--job", dest="as_job", action="store_true",
+                   help="run as a job of the embedded runtime (ANON_OPS_HOME) instead of in this process")
     p.add_argument("-q", "--quiet", action="store_true", help="print no summary")
     p.set_defaults(handler=cmd_anonymize)
+
+    p = sub.add_parser("measure", help="compare candidate configurations before a job (risk, utility)",
+                       parents=[remote])
+    p.add_argument("config", help="job configuration (YAML or JSON) the candidates vary")
+    p.add_argument("--input", help="read the data from this file instead of the configured source")
+    p.add_argument("--sep", help="CSV separator of --input (sniffed when omitted)")
+    p.add_argument("--grid", action="append", metavar="FIELD=V1,V2",
+                   help="candidate values of a field: k, max_suppression, metric, l, t (repeat for a grid)")
+    p.add_argument("--output", help="write the full table here (CSV, or JSON for a .json name)")
+    p.add_argument("--json", action="store_true", help="print every column as JSON records instead of a table")
+    p.set_defaults(handler=cmd_measure)
+
+    p = sub.add_parser("infer", help="infer a job configuration for a table (types, hierarchies, privacy)",
+                       parents=[remote])
+    p.add_argument("data", metavar="DATA", help="CSV, Parquet or JSON file")
+    p.add_argument("--sep", help="CSV separator of DATA (sniffed when omitted)")
+    p.add_argument("--target", metavar="COL", help="column whose predictive value the result should keep")
+    p.add_argument("--config", metavar="BASE", help="configuration whose settings are kept (YAML or JSON)")
+    p.add_argument("--output", metavar="CONFIG", help="write the configuration (YAML) here; else to stdout")
+    p.add_argument("--k", type=int, default=5, help="k when the base sets no privacy model (default 5)")
+    p.add_argument("--max-suppression", type=float, default=0.05,
+                   help="suppression limit when the base sets none (default 0.05)")
+    p.add_argument("--json", action="store_true", help="print the whole inference as JSON instead of the report")
+    p.set_defaults(handler=cmd_infer)
+
+    add_gate_parser(sub)
 
     p = sub.add_parser("risk", help="measure the re-identification risk of a table without anonymizing it")
     p.add_argument("data", help="CSV, Parquet or JSON file")
@@ -324,8 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.set_defaults(handler=cmd_validate)
 
-    p = sub.add_parser("demo", help="anonymize the shipped Adult sample (k=5, 5 %% suppression)")
-    p.add_argument("--output-dir", default="out", help="folder for the anonymized table and statistics")
+    p = sub.add_parser("demo", help="anonymize the shipped Adult sample as a job (k=5, 5 %% suppression)",
+                       parents=[remote])
+    p.add_argument("--output-dir", default="out", help="folder for the anonymized table, statistics and report")
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(handler=cmd_demo)
 

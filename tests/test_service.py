@@ -85,10 +85,12 @@ def wait_for(service: LiveService, job_id: str, states: tuple[str, ...] = TERMIN
 
 
 def assert_error(response: requests.Response | Any, status: int, *fragments: str) -> str:
-    """The status, a ``{"detail": str}`` body containing every fragment, and no stack trace."""
+    """The status, a ``{"detail": str, "type": str}`` body (``type`` names the error class; a 404 of a
+    missing statistics part has none) whose detail contains every fragment, and no stack trace."""
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"detail"} and isinstance(body["detail"], str), body
+    assert set(body) in ({"detail", "type"}, {"detail"}) and isinstance(body["detail"], str), body
+    assert isinstance(body.get("type", ""), str), body
     for fragment in fragments:
         assert fragment in body["detail"], body["detail"]
     for marker in STACK_TRACE_MARKERS:
@@ -528,3 +530,31 @@ def test_oversized_uploads_are_413(secured: LiveService, adult_bytes: bytes) -> 
                             headers={**secured.headers, "Content-Type": "application/json"})
     assert_error(chunked, 413, "limit")
     assert requests.get(f"{secured.url}{API}/jobs", headers=secured.headers, timeout=10).json() == {"jobs": []}
+
+
+def test_measure_and_infer_have_the_job_routes_auth_and_limits(secured: LiveService, adult_bytes: bytes) -> None:
+    """The decide routes sit behind the same token and body limit; error bodies name the class."""
+    for route in ("measure", "infer"):
+        refused = requests.post(f"{secured.url}{API}/{route}", json={"config": {}}, timeout=10)
+        assert_error(refused, 401, "Authorization")
+        assert refused.json()["type"] == "AuthenticationError"
+        too_big = requests.post(f"{secured.url}{API}/{route}", headers=secured.headers, timeout=30,
+                                data={"config": json.dumps(adult_config())},
+                                files={"data": ("adult.csv", adult_bytes[: 1024 * 1024 + 400_000])})
+        assert_error(too_big, 413, "limit")
+        assert too_big.json()["type"] == "DataError"
+    small = adult_bytes[:20_000].rsplit(b"\n", 1)[0]
+    measured = requests.post(f"{secured.url}{API}/measure", headers=secured.headers, timeout=60,
+                             data={"config": json.dumps({"attributes": [{"name": "sex", "type": "quasi_identifier"}]}),
+                                   "grid": json.dumps({"k": [2]})}, files={"data": ("adult.csv", small)})
+    assert measured.status_code == 422 and measured.json()["type"] == "ConfigError", measured.text  # no hierarchy
+
+
+def test_privacy_report_route(service: LiveService, adult_job: dict[str, Any]) -> None:
+    """The report of a completed job is served as one self-contained HTML page."""
+    job_id = adult_job["id"]
+    page = get(service, f"/jobs/{job_id}/report")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<svg" in page.text and job_id in page.text
+    assert_error(get(service, "/jobs/nope/report"), 404, "nope")

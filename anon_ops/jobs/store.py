@@ -7,6 +7,7 @@ runtimes and their worker processes sharing one store never overwrite each other
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 
 from anon_ops.jobs.status import JobStatus
+
+log = logging.getLogger(__name__)
 
 _metadata = sa.MetaData()
 jobs_table = sa.Table(
@@ -35,6 +38,7 @@ jobs_table = sa.Table(
     sa.Column("info", sa.Text, nullable=False),
     sa.Column("summary", sa.Text),
     sa.Column("error", sa.Text),
+    sa.Column("error_type", sa.String(64)),
     sa.Column("pty_storage", sa.Boolean, nullable=False, default=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("worker_pid", sa.Integer),
@@ -71,6 +75,7 @@ class JobRecord(BaseModel):
     info: dict[str, Any] = Field(default_factory=dict)
     summary: dict[str, Any] | None = None
     error: str | None = None
+    error_type: str | None = None  # class name of the error a failed job ended with (never its message)
     pty_storage: bool = True
     attempts: int = 0
     worker_pid: int | None = None
@@ -86,6 +91,7 @@ class JobRecord(BaseModel):
             "completed": self.summary if self.status == JobStatus.COMPLETED else None,
             "info": {k: v for k, v in self.info.items() if k not in _PRIVATE_INFO},
             "error": self.error,
+            "error_type": self.error_type,
             "created_at": self.created_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -126,6 +132,7 @@ class JobStore:
         if is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         _metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
 
     @contextmanager
     def _begin(self) -> Iterator[sa.Connection]:
@@ -222,6 +229,29 @@ class JobStore:
         except sa.exc.IntegrityError:
             return False
         return True
+
+
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("error_type", "VARCHAR(64)"),)
+"""Columns added after the first release: ``create_all`` does not add them to an existing table."""
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Migrate a store made by an earlier version, so a home keeps its jobs across upgrades.
+
+    Several processes (a service, its workers, a CLI) may open an old store at once: when another
+    one added the column first, the ALTER fails and the column is there, which is all we need.
+    """
+    present = {column["name"] for column in sa.inspect(engine).get_columns(jobs_table.name)}
+    for name, sql_type in _ADDED_COLUMNS:
+        if name in present:
+            continue
+        try:
+            with engine.begin() as c:
+                c.execute(sa.text(f"ALTER TABLE {jobs_table.name} ADD COLUMN {name} {sql_type}"))
+            log.info("job store migrated: column %s added", name)
+        except sa.exc.DBAPIError:
+            if name not in {column["name"] for column in sa.inspect(engine).get_columns(jobs_table.name)}:
+                raise
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

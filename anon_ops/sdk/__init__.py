@@ -6,6 +6,9 @@
     e = asdk.AnonElement(conn, df).quasi_identifier("age", hierarchy=asdk.Interval([5, 10])).k_anonymity(5)
     job = asdk.anonymize(e)
     df_anon = job.result().df
+
+Before a job: ``e.measure(k=[2, 5, 10], max_suppression=[0, 0.05])`` compares candidates (a DataFrame),
+``e.infer(targetVariable="income")`` returns an element whose inferred configuration can be edited.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -23,7 +26,7 @@ from anon_ops.sdk.backend import Backend
 from anon_ops.sdk.connection import Connection
 from anon_ops.sdk.element import AnonElement
 from anon_ops.sdk.embedded import EmbeddedBackend
-from anon_ops.sdk.errors import AuthenticationError, JobFailedError, ServiceError
+from anon_ops.sdk.errors import AuthenticationError, JobConfigError, JobDataError, JobFailedError, ServiceError
 from anon_ops.sdk.hierarchies import Auto, DateLevels, HierarchyFile, Interval, Masking, Tree
 from anon_ops.sdk.job import AnonJob, AnonResult, anonymize, apply_anonymize, job_ids
 from anon_ops.sdk.remote import RemoteBackend
@@ -59,6 +62,8 @@ __all__ = [
     "HierarchyFile",
     "IdempotencyConflictError",
     "Interval",
+    "JobConfigError",
+    "JobDataError",
     "JobFailedError",
     "JobNotFoundError",
     "JobStateError",

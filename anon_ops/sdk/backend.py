@@ -9,11 +9,15 @@ of the wire the job runtime is on.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from anon_ops.config import DataStore, JobConfig
+from anon_ops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from anon_ops.infer import InferenceResult
 
 StatusDocument = dict[str, Any]
 StatisticsPart = Literal["risk", "utility", "exploratory"]
@@ -78,6 +82,17 @@ class Backend(ABC):
     @abstractmethod
     def delete(self, job_id: str) -> None: ...
 
+    # Deciding before a job: interactive calls that return at once, never jobs. Not abstract, so
+    # that backends written before them (tests, plugins) still load; such a backend cannot measure.
+    def measure(self, config: JobConfig, data: pd.DataFrame | None, grid: dict[str, list[Any]]) -> pd.DataFrame:
+        """One row per candidate of ``grid`` over ``config`` (``data`` None: the configuration's source)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot measure candidate configurations")
+
+    def infer(self, base: JobConfig, data: pd.DataFrame | None, *, target: str | None = None, k: int = 5,
+              max_suppression: float = 0.05) -> InferenceResult:
+        """Inference over ``data`` keeping what ``base`` sets (its ``model_fields_set``)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot infer configurations")
+
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release what this backend holds (sessions); jobs are not affected."""
 
@@ -90,3 +105,15 @@ class Backend(ABC):
 def check_part(part: str | None) -> None:
     if part is not None and part not in STATISTICS_PARTS:
         raise ValueError(f"part: expected one of {list(STATISTICS_PARTS)}, got {part!r}")
+
+
+def source_table(config: JobConfig, data: pd.DataFrame | None) -> pd.DataFrame:
+    """``data``, or the table of the configuration's source — read in this process: a service cannot
+    reach the client's files, so the remote backend uploads what it reads here."""
+    if data is not None:
+        return data
+    if config.source is None:
+        raise ConfigError("source: give the data or a source in the configuration")
+    from anon_ops.io import read_table
+
+    return read_table(config.source, config.resolve_path)

@@ -5,11 +5,16 @@ models :class:`~anon_ops.config.JobConfig` holds, ``to_config()`` returns a vali
 ``AnonElement(conn, df, config=element.to_config())`` gives the same element back. Each setter
 validates its own piece at once (``e.k_anonymity(0)`` fails where it is written); rules that span
 pieces (an l-diversity attribute must be sensitive) are checked by ``to_config()``.
+
+The element remembers only what the user set: ``to_config()`` marks exactly those fields as set
+(``model_fields_set``), because ``infer()`` and ``mode="auto"`` fill in every field that is not —
+a default that looked user-set would never be inferred.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -34,10 +39,27 @@ from anon_ops.errors import ConfigError, DataError
 from anon_ops.sdk.hierarchies import as_hierarchy, validated
 
 if TYPE_CHECKING:
+    from anon_ops.infer import ColumnProfile, InferenceResult
     from anon_ops.sdk.connection import Connection
 
 HierarchyLike = HierarchySpec | Mapping[str, Any] | str | Path
 DataStoreLike = DataStore | Mapping[str, Any] | str | Path
+
+
+_LISTS = ("attributes", "privacy_models")
+
+
+@cache
+def _defaults() -> dict[str, Any]:
+    return JobConfig().model_dump(mode="json", exclude_none=True)
+
+
+def explicit_fields(config: JobConfig) -> dict[str, Any]:
+    """The top-level fields of ``config`` that someone set, as JSON: those its document named
+    (``model_fields_set``) and those changed since (``config.additional_properties.seed = 7``)."""
+    full = config.model_dump(mode="json", exclude_none=True)
+    defaults = _defaults()
+    return {k: v for k, v in full.items() if k in config.model_fields_set or defaults.get(k) != v}
 
 
 def as_datastore(value: DataStoreLike, where: str) -> DataStore:
@@ -93,8 +115,9 @@ class AnonElement:
         self._base_dir = loaded.base_dir
         self._attributes: dict[str, Attribute] = {a.name: a.model_copy(deep=True) for a in loaded.attributes}
         self._models: list[PrivacyModel] = [m.model_copy(deep=True) for m in loaded.privacy_models]
-        self._rest: dict[str, Any] = loaded.model_dump(mode="json", exclude_none=True,
-                                                       exclude={"attributes", "privacy_models"})
+        self._rest: dict[str, Any] = {k: v for k, v in explicit_fields(loaded).items() if k not in _LISTS}
+        #: What ``infer()`` found (profiles, accuracies, notes) on the element it returned; else None.
+        self.inference: InferenceResult | None = None
         if source is not None:
             self._rest["source"] = as_datastore(source, "source").model_dump(mode="json", exclude_none=True)
 
@@ -105,12 +128,13 @@ class AnonElement:
 
     # ------------------------------------------------------------------ the configuration
     def to_config(self) -> JobConfig:
-        """The validated job configuration (the model the CLI, the REST API and plugins share)."""
-        document = {
-            **self._rest,
-            "attributes": [a.model_dump(mode="json", exclude_none=True) for a in self._attributes.values()],
-            "privacy_models": [m.model_dump(mode="json", exclude_none=True) for m in self._models],
-        }
+        """The validated job configuration (the model the CLI, the REST API and plugins share);
+        only the fields set on this element count as set (``model_fields_set``)."""
+        document = dict(self._rest)
+        if self._attributes:
+            document["attributes"] = [a.model_dump(mode="json", exclude_none=True) for a in self._attributes.values()]
+        if self._models:
+            document["privacy_models"] = [m.model_dump(mode="json", exclude_none=True) for m in self._models]
         return JobConfig.parse(document, self._base_dir)
 
     @property
@@ -229,3 +253,59 @@ class AnonElement:
         validated(AdditionalProperties, merged, "additional_properties")
         self._rest["additional_properties"] = merged
         return self
+
+    # ------------------------------------------------------------------ deciding before a job
+    def measure(self, **grid: Any) -> pd.DataFrame:
+        """Risk and utility of candidate configurations, to pick one before running a job.
+
+        Each keyword is a configuration field with its candidate values — ``k``, ``max_suppression``,
+        ``metric`` (and ``l``, ``t`` of the element's l-diversity / t-closeness model); a single value
+        counts as a list of one. One row per combination, in order, with the candidate's values and
+        ``valid``, ``information_loss``, ``suppressed``, ``prosecutor_highest_risk``,
+        ``prosecutor_records_at_risk``, ``marketer_success_rate``, ``granularity``, the other
+        utility measures and the ``transformation``. A candidate no transformation satisfies is a
+        row with ``valid`` False, not an error. Runs at once (no job): embedded in this process, or
+        on the service.
+        """
+        lists = {name: list(values) if isinstance(values, list | tuple | range) else [values]
+                 for name, values in grid.items()}
+        return self.connection.backend.measure(self.to_config(), self.df, lists)
+
+    def infer(self, targetVariable: str | None = None, k: int = 5,  # the contract's camelCase name
+              max_suppression: float = 0.05, *, target_variable: str | None = None) -> AnonElement:
+        """A new element (same connection, same data) whose configuration inference completed.
+
+        Detects every column's domain and classification and builds hierarchies and a privacy
+        configuration; what this element sets (attributes, hierarchies, privacy models,
+        max_suppression…) is kept. ``targetVariable``: the column whose predictive value the result
+        should keep. ``k`` / ``max_suppression`` apply only when this element sets no privacy model /
+        no suppression limit. The evidence (``profiles``, ``inference.report()``) stays on the new
+        element.
+        """
+        target = target_variable if target_variable is not None else targetVariable
+        result = self.connection.backend.infer(self.to_config(), self.df, target=target, k=k,
+                                               max_suppression=max_suppression)
+        result.config = self._with_local_parts(result.config)
+        inferred = AnonElement(self.connection, self.df, config=result.config)
+        inferred.inference = result
+        return inferred
+
+    @property
+    def profiles(self) -> list[ColumnProfile]:
+        """Per column: detected domain, classification, confidence and why (empty unless inferred)."""
+        return list(self.inference.profiles) if self.inference is not None else []
+
+    def _with_local_parts(self, inferred: JobConfig) -> JobConfig:
+        """``inferred`` with what only this side can express: the source and target, hierarchy files
+        and file subsets as set here (a service received inline copies) and the folder that relative
+        names are resolved against. Inference keeps these parts unchanged, so nothing is lost."""
+        document = explicit_fields(inferred)
+        for key in ("source", "target"):
+            if key in self._rest:
+                document[key] = self._rest[key]
+        own = {name: a for name, a in self._attributes.items() if a.hierarchy is not None}
+        document["attributes"] = [own[a["name"]].model_dump(mode="json", exclude_none=True) if a["name"] in own else a
+                                  for a in document.get("attributes", [])]
+        if self._models:
+            document["privacy_models"] = [m.model_dump(mode="json", exclude_none=True) for m in self._models]
+        return JobConfig.parse(document, self._base_dir)

@@ -9,14 +9,17 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from anon_ops.config import DataStore, JobConfig
 from anon_ops.jobs.runtime import JobRuntime
-from anon_ops.sdk.backend import Backend, StatisticsPart, StatusDocument, check_part
+from anon_ops.sdk.backend import Backend, StatisticsPart, StatusDocument, check_part, source_table
 from anon_ops.settings import Settings
+
+if TYPE_CHECKING:
+    from anon_ops.infer import InferenceResult
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +54,39 @@ def close_shared_runtimes() -> None:
 
 
 class EmbeddedBackend(Backend):
-    """Jobs run by a :class:`JobRuntime` in this process (worker processes on this machine)."""
+    """Jobs run by a :class:`JobRuntime` in this process (worker processes on this machine).
+
+    The runtime starts on the first job call: measuring and inferring run here directly and need
+    neither a job store nor a scheduler.
+    """
 
     writes_targets = True
 
     def __init__(self, settings: Settings | None = None, runtime: JobRuntime | None = None) -> None:
-        self.runtime = runtime or shared_runtime(settings or Settings.from_env())
+        self._runtime = runtime
+        self.settings = runtime.settings if runtime is not None else settings or Settings.from_env()
+
+    @property
+    def runtime(self) -> JobRuntime:
+        if self._runtime is None:
+            self._runtime = shared_runtime(self.settings)
+        return self._runtime
 
     @property
     def location(self) -> str:
-        return str(self.runtime.settings.home)
+        return str(self.settings.home)
+
+    def measure(self, config: JobConfig, data: pd.DataFrame | None, grid: dict[str, list[Any]]) -> pd.DataFrame:
+        from anon_ops.engine.measure import measure
+
+        return measure(source_table(config, data), config, grid)
+
+    def infer(self, base: JobConfig, data: pd.DataFrame | None, *, target: str | None = None, k: int = 5,
+              max_suppression: float = 0.05) -> InferenceResult:
+        from anon_ops.infer import infer_config
+
+        return infer_config(source_table(base, data), base=base, target_variable=target, k=k,
+                            max_suppression=max_suppression)
 
     def submit(
         self,
@@ -114,3 +140,4 @@ class EmbeddedBackend(Backend):
 
     def delete(self, job_id: str) -> None:
         self.runtime.delete(job_id)
+

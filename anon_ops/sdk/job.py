@@ -12,7 +12,7 @@ import pandas as pd
 from anon_ops.config import DataStore, JobConfig
 from anon_ops.jobs.status import JobStatus
 from anon_ops.sdk.backend import StatisticsPart, StatusDocument
-from anon_ops.sdk.element import AnonElement, DataStoreLike, as_datastore
+from anon_ops.sdk.element import AnonElement, DataStoreLike, as_datastore, explicit_fields
 from anon_ops.sdk.errors import JobFailedError
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ class AnonJob:
     def _completed(self, timeout: float | None) -> StatusDocument:
         document = self.wait(timeout=timeout)
         if document["status"] != JobStatus.COMPLETED:
-            raise JobFailedError(self._id, document["status"], document.get("error"))
+            raise JobFailedError.of(document)
         return document
 
     def result(self, timeout: float | None = None) -> AnonResult:
@@ -152,8 +152,9 @@ class AnonJob:
 
 
 def _with(config: JobConfig, **changes: Any) -> JobConfig:
-    """A copy of ``config`` with top-level fields replaced, validated again."""
-    document = config.to_dict()
+    """A copy of ``config`` with top-level fields replaced, validated again; the fields set stay
+    the set ones (``mode="auto"`` infers the others)."""
+    document = explicit_fields(config)
     for key, value in changes.items():
         if value is None:
             document.pop(key, None)

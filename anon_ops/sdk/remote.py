@@ -12,7 +12,7 @@ import json
 import logging
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import requests
@@ -21,10 +21,13 @@ from urllib3.filepost import encode_multipart_formdata
 from anon_ops.config import DataStore, JobConfig
 from anon_ops.errors import ConfigError
 from anon_ops.jobs.errors import JobStateError
-from anon_ops.sdk.backend import Backend, StatisticsPart, StatusDocument, check_part
+from anon_ops.sdk.backend import Backend, StatisticsPart, StatusDocument, check_part, source_table
 from anon_ops.sdk.errors import ServiceError
 from anon_ops.sdk.retry import RetryPolicy
-from anon_ops.sdk.wire import API, decode_parquet, encode_table, error_for, portable_config
+from anon_ops.sdk.wire import API, decode_parquet, encode_table, error_for, inference_of, plain, portable_config
+
+if TYPE_CHECKING:
+    from anon_ops.infer import InferenceResult
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +124,7 @@ class RemoteBackend(Backend):
         pty_storage: bool = True,
         idempotency_key: str | None = None,
     ) -> StatusDocument:
-        if data is None:
-            if config.source is None:
-                raise ConfigError("source: give the data or a source in the configuration")
-            from anon_ops.io import read_table
-
-            data = read_table(config.source, config.resolve_path)
+        data = source_table(config, data)
         fields = {"config": json.dumps(portable_config(config)), "data": encode_table(data)}
         params = {"force": _flag(force), "pty_storage": _flag(pty_storage)}
         if mode is not None:
@@ -182,6 +180,29 @@ class RemoteBackend(Backend):
     def status(self, job_id: str) -> StatusDocument:
         return self._json("GET", f"{API}/jobs/{job_id}", job_id)
 
+    # ------------------------------------------------------------------ deciding before a job
+    def measure(self, config: JobConfig, data: pd.DataFrame | None, grid: dict[str, list[Any]]) -> pd.DataFrame:
+        """``POST /api/v1/measure``: the candidates' rows, built into the table the engine returns."""
+        fields = {"config": json.dumps(portable_config(config)), "grid": json.dumps(plain(grid)),
+                  "data": encode_table(source_table(config, data))}
+        rows = self._post_form(f"{API}/measure", fields)["candidates"]
+        return pd.DataFrame(rows)
+
+    def infer(self, base: JobConfig, data: pd.DataFrame | None, *, target: str | None = None, k: int = 5,
+              max_suppression: float = 0.05) -> InferenceResult:
+        """``POST /api/v1/infer``: the table is uploaded with the fields ``base`` sets."""
+        fields: dict[str, Any] = {"config": json.dumps(portable_config(base)), "k": str(k),
+                                  "max_suppression": repr(float(max_suppression)),
+                                  "data": encode_table(source_table(base, data))}
+        if target is not None:
+            fields["target"] = target
+        return inference_of(self._post_form(f"{API}/infer", fields))
+
+    def _post_form(self, path: str, fields: dict[str, Any]) -> Any:
+        """A multipart POST without side effects on the service (so retries need no Idempotency-Key)."""
+        body, content_type = encode_multipart_formdata(fields)
+        return self._json("POST", path, body=body, headers={"Content-Type": content_type})
+
     def list_jobs(self, limit: int = 20) -> list[StatusDocument]:
         return [dict(d) for d in self._json("GET", f"{API}/jobs", params={"limit": limit})["jobs"]]
 
@@ -205,3 +226,4 @@ class RemoteBackend(Backend):
 
     def delete(self, job_id: str) -> None:
         self.request("DELETE", f"{API}/jobs/{job_id}", job_id=job_id, ok=(200, 204))
+

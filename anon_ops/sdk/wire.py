@@ -5,27 +5,50 @@ from __future__ import annotations
 import io
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from anon_ops.config import JobConfig
 from anon_ops.errors import AnonOpsError, ConfigError, DataError
-from anon_ops.jobs.errors import JobNotFoundError, JobStateError, QueueFullError, RateLimitedError
-from anon_ops.sdk.errors import AuthenticationError, ServiceError
+from anon_ops.jobs.errors import (
+    IdempotencyConflictError,
+    JobNotFoundError,
+    JobStateError,
+    QueueFullError,
+    RateLimitedError,
+)
+from anon_ops.sdk.errors import AuthenticationError, ServiceError, error_kind
 from anon_ops.sdk.retry import retry_after_seconds
+
+if TYPE_CHECKING:
+    from anon_ops.infer import InferenceResult
 
 log = logging.getLogger(__name__)
 
 API = "/api/v1"
 
 
+def _error_document(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def type_of(body: bytes) -> str | None:
+    """The ``type`` of an error body: the class name of the service's error (None if absent)."""
+    document = _error_document(body)
+    value = document.get("type") if isinstance(document, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def detail_of(body: bytes, fallback: str) -> str:
     """The ``detail`` of an error body as one message (FastAPI's validation lists become lines)."""
-    try:
-        document = json.loads(body) if body else None
-    except ValueError:
+    document = _error_document(body)
+    if document is None:
         return fallback
     detail = document.get("detail") if isinstance(document, dict) else None
     if isinstance(detail, str):
@@ -43,8 +66,13 @@ def detail_of(body: bytes, fallback: str) -> str:
 
 
 def error_for(status: int, body: bytes, retry_after: str | None, job_id: str | None) -> AnonOpsError:
-    """The SDK error of an HTTP error response — the same classes the embedded runtime raises."""
+    """The SDK error of an HTTP error response — the same classes the embedded runtime raises.
+
+    Both ConfigError and DataError are 422, so the body's ``type`` tells them apart; without a
+    ``type`` (an older service, a proxy) the status decides.
+    """
     detail = detail_of(body, f"HTTP {status}")
+    kind = error_kind(type_of(body)) if status in (400, 413, 422) else None
     if status == 401:
         return AuthenticationError(f"the service refused the credentials (401): {detail}; "
                                    "check the token (ANON_OPS_TOKEN, --token or token=...)")
@@ -54,6 +82,10 @@ def error_for(status: int, body: bytes, retry_after: str | None, job_id: str | N
         return JobNotFoundError(job_id)
     if status == 409:
         return JobStateError(detail)
+    if kind is not None:
+        return kind(detail)
+    if status == 422 and type_of(body) == IdempotencyConflictError.__name__:
+        return IdempotencyConflictError(detail)
     if status in (400, 422):
         return ConfigError(detail)
     if status == 413:
@@ -81,18 +113,47 @@ def decode_parquet(content: bytes) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(content))
 
 
+def plain(value: Any) -> Any:
+    """``value`` as plain JSON types: numpy scalars become Python numbers (dicts and lists recursively)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def inference_of(document: dict[str, Any]) -> InferenceResult:
+    """The InferenceResult of a ``POST /api/v1/infer`` answer (``InferenceResult.to_dict()``)."""
+    from anon_ops.infer import CandidateScore, ColumnProfile, InferenceResult
+
+    return InferenceResult(
+        config=JobConfig.parse(document["config"]),
+        profiles=[ColumnProfile.model_validate(p) for p in document.get("profiles", [])],
+        target_variable=document.get("target_variable"),
+        accuracy_input=document.get("accuracy_input"),
+        accuracy_output=document.get("accuracy_output"),
+        accuracy_baseline=document.get("accuracy_baseline"),
+        candidates=[CandidateScore(**c) for c in document.get("candidates", [])],
+        notes=list(document.get("notes", [])),
+    )
+
+
 # --------------------------------------------------------------------------- configurations
 def portable_config(config: JobConfig) -> dict[str, Any]:
     """The configuration as the service can run it: nothing that points into the client's files.
 
-    ``file`` hierarchies become inline ``tree`` ones, a delta-presence subset that is not inline is
+    Only the fields the user set are sent (``mode="auto"`` and infer fill in the others). ``file``
+    hierarchies become inline ``tree`` ones, a delta-presence subset that is not inline is
     read here and sent inline, and ``source`` and ``target`` are dropped — the table is uploaded and
     the SDK writes the target itself after downloading the result.
     """
     from anon_ops.engine.hierarchy import read_hierarchy_file
     from anon_ops.io import read_table
+    from anon_ops.sdk.element import explicit_fields
 
-    document = config.to_dict()
+    document = explicit_fields(config)  # only what was set: inference on the service fills in the rest
     document.pop("source", None)
     document.pop("target", None)
     for i, attribute in enumerate(config.attributes):

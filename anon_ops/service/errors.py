@@ -1,6 +1,8 @@
-"""How errors become HTTP responses: always ``{"detail": "<message naming the field>"}``.
+"""How errors become HTTP responses: ``{"detail": "<message naming the field>", "type": "<ErrorClass>"}``.
 
-Each anon-ops error class maps to one status code (the most specific class in its MRO wins).
+Each anon-ops error class maps to one status code (the most specific class in its MRO wins). The
+status alone cannot tell a configuration error from a data error (both 422), so the body names the
+error class in ``type``; clients map it back (the SDK raises ConfigError or DataError again).
 Messages of client errors are returned to the client that caused them, but never logged: they may
 quote a value of the client's data (e.g. a value a hierarchy does not cover).
 """
@@ -75,8 +77,19 @@ def status_of(exc: AnonOpsError) -> int:
     return 422
 
 
-def error_response(status_code: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
+#: ``type`` of the errors the middlewares answer before any anon-ops error class is involved: the
+#: class the SDK raises for them. An internal error (500) has no type to tell.
+_TYPE_OF_STATUS = {400: "ConfigError", 401: "AuthenticationError", 413: "DataError"}
+
+
+def error_response(status_code: int, detail: str, headers: dict[str, str] | None = None,
+                   error_type: str | None = None) -> JSONResponse:
+    """The error body: ``detail`` (always) and ``type`` (the error's class name, when there is one)."""
+    body = {"detail": detail}
+    error_type = error_type or _TYPE_OF_STATUS.get(status_code)
+    if error_type is not None:
+        body["type"] = error_type
+    return JSONResponse(body, status_code=status_code, headers=headers)
 
 
 async def _anon_ops_error(request: Request, exc: Exception) -> JSONResponse:
@@ -88,12 +101,13 @@ async def _anon_ops_error(request: Request, exc: Exception) -> JSONResponse:
     elif isinstance(exc, QueueFullError):
         headers["Retry-After"] = str(QUEUE_FULL_RETRY_AFTER_SECONDS)
     log.info("%s %s -> %d (%s)", request.method, request.url.path, status_code, type(exc).__name__)
-    return error_response(status_code, str(exc), headers or None)
+    return error_response(status_code, str(exc), headers or None, type(exc).__name__)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(422, format_request_errors(exc.errors()))
+    # A query parameter or path value out of range is an invalid request, as an invalid configuration is.
+    return error_response(422, format_request_errors(exc.errors()), error_type=ConfigError.__name__)
 
 
 def format_request_errors(errors: Any) -> str:
@@ -110,6 +124,6 @@ def format_request_errors(errors: Any) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map anon-ops errors and request validation errors to ``{"detail": …}`` responses."""
+    """Map anon-ops errors and request validation errors to ``{"detail": …, "type": …}`` responses."""
     app.add_exception_handler(AnonOpsError, _anon_ops_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,8 +1,10 @@
-"""The REST routes: ``/health`` and the job routes under ``/api/v1``.
+"""The REST routes: ``/health``, the job routes and measure / infer under ``/api/v1``.
 
 The runtime is synchronous (SQLAlchemy, file I/O, pandas): simple routes are ``def`` routes, which
 FastAPI runs in its thread pool; submit and apply receive the form on the event loop and do the
-rest (hashing, parsing, storing the snapshot) in a worker thread. Nothing blocks the event loop.
+rest (hashing, parsing, storing the snapshot) in a worker thread. Measure and infer are not jobs —
+a person waits for their answer — but they are CPU work, so they too run in a worker thread.
+Nothing blocks the event loop.
 """
 
 from __future__ import annotations
@@ -16,22 +18,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from anon_ops import __version__
 from anon_ops.config import JobConfig
-from anon_ops.errors import ConfigError
+from anon_ops.errors import ConfigError, DataError
 from anon_ops.jobs.errors import JobStateError
 from anon_ops.jobs.runtime import JobRuntime, Submission
 from anon_ops.jobs.status import JobStatus
-from anon_ops.service.errors import IdempotencyInProgressError
+from anon_ops.service.errors import IdempotencyInProgressError, error_response
 from anon_ops.service.paths import DataRoots
-from anon_ops.service.uploads import Payload, hash_file, read_payload, read_upload, request_hash, upload_format
+from anon_ops.service.uploads import (
+    Payload,
+    hash_file,
+    json_object,
+    read_payload,
+    read_upload,
+    request_hash,
+    upload_format,
+)
 from anon_ops.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -324,7 +336,7 @@ def _statistics_part(part: str) -> Callable[[str, Request], Response]:
     def endpoint(job_id: str, request: Request) -> Response:
         statistics = _state(request).runtime.statistics(job_id)
         if part not in statistics:
-            return ServiceJSONResponse({"detail": f"statistics.{part}: not recorded for this job"}, status_code=404)
+            return error_response(404, f"statistics.{part}: not recorded for this job")
         return ServiceJSONResponse(statistics[part])
 
     endpoint.__name__ = f"job_statistics_{part}"
@@ -335,6 +347,18 @@ for _part in STATISTICS_PARTS:
     router.add_api_route(f"/jobs/{{job_id}}/statistics/{_part}", _statistics_part(_part), methods=["GET"],
                          summary=f"The {_part} statistics of a completed job",
                          responses={404: _ERRORS[404], 409: _ERRORS[409]})
+
+
+@router.get("/jobs/{job_id}/report", summary="The privacy report (self-contained HTML) of a completed job",
+            response_class=HTMLResponse, responses={404: _ERRORS[404], 409: _ERRORS[409]})
+def job_report(job_id: str, request: Request) -> Response:
+    from anon_ops.report import MEDIA_TYPE, render_report
+
+    runtime = _state(request).runtime
+    statistics = runtime.statistics(job_id)
+    configuration = runtime.metadata(job_id).get("configuration")
+    return Response(render_report(statistics, configuration, title=f"Privacy report — job {job_id}"),
+                     media_type=MEDIA_TYPE)
 
 
 # --------------------------------------------------------------------------- abort / delete
@@ -348,3 +372,160 @@ def abort_job(job_id: str, request: Request) -> Response:
 def delete_job(job_id: str, request: Request) -> Response:
     _state(request).runtime.delete(job_id)
     return Response(status_code=204)
+
+
+# --------------------------------------------------------------------------- measure / infer
+_MEASURE_BODY = _body_doc("config", "The job configuration to vary; without `data` its `source` is read "
+                                    "(in the data roots)")
+_MEASURE_BODY["requestBody"]["required"] = True
+_MEASURE_BODY["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["grid"] = {
+    "type": "string", "description": 'Candidate values per field (JSON text), e.g. {"k": [2, 5, 10], '
+                                     '"max_suppression": [0, 0.05], "metric": ["loss", "entropy"]}'}
+_MEASURE_BODY["requestBody"]["content"]["application/json"]["schema"]["properties"]["grid"] = {"type": "object"}
+_INFER_OPTIONS: dict[str, dict[str, Any]] = {
+    "target": {"type": "string", "description": "The column whose predictive value the result should keep."},
+    "k": {"type": "integer", "description": "k of k-anonymity when the base sets no privacy model (5)."},
+    "max_suppression": {"type": "number", "description": "When the base sets none (0.05)."},
+}
+_INFER_BODY = _body_doc("config", "What the user already set (kept); without `data` its `source` is read "
+                                  "(in the data roots)")
+for _schema in _INFER_BODY["requestBody"]["content"].values():
+    _schema["schema"]["properties"].update(_INFER_OPTIONS)
+_DECIDE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: _SUBMIT_RESPONSES[403], 413: _SUBMIT_RESPONSES[413],
+    422: {"description": "Invalid configuration, grid or data; `type` says which (ConfigError, DataError)."},
+}
+
+
+@router.post("/measure", summary="Risk and utility of candidate configurations (no job)", tags=["decide"],
+             responses=_DECIDE_RESPONSES, openapi_extra=_MEASURE_BODY)
+async def measure_candidates(request: Request) -> Response:
+    """Multipart (`config` and `grid` JSON text + `data` file) or JSON (`{"config": {…}, "grid": {…}}`).
+    → `{"candidates": [one record per candidate]}`; a candidate nothing satisfies has `valid: false`."""
+    state = _state(request)
+    payload = await read_payload(request, state.settings.max_upload_bytes, ("config", "grid"))
+    try:
+        rows = await run_in_threadpool(_measure, state, payload)
+    finally:
+        await payload.close()
+    return ServiceJSONResponse({"candidates": rows})
+
+
+def _measure(state: ServiceState, payload: Payload) -> list[dict[str, Any]]:
+    from anon_ops.engine.measure import measure
+
+    if "config" not in payload.fields:
+        raise ConfigError("config: required (the job configuration to vary)")
+    config = _checked_config(state, payload.fields["config"])
+    grid = payload.fields.get("grid", {})
+    if not isinstance(grid, dict):
+        raise ConfigError("grid: expected an object of field -> list of candidate values")
+    return _records(measure(_data(payload, config), config, grid))
+
+
+@router.post("/infer", summary="The inferred configuration for a table", tags=["decide"],
+             responses=_DECIDE_RESPONSES, openapi_extra=_INFER_BODY)
+async def infer_configuration(request: Request) -> Response:
+    """Multipart (`data` file, optional `config` JSON text, `target`, `k`, `max_suppression`) or JSON
+    with the same fields (data from the config's `source`). → the inference: `config`, `profiles`,
+    accuracies on the target, `candidates`, `notes`."""
+    state = _state(request)
+    payload = await _read_infer_payload(request, state.settings.max_upload_bytes)
+    try:
+        result = await run_in_threadpool(_infer, state, payload)
+    finally:
+        await payload.close()
+    return ServiceJSONResponse(result)
+
+
+def _infer(state: ServiceState, payload: Payload) -> dict[str, Any]:
+    from anon_ops.infer import infer_config
+
+    base = _checked_config(state, payload.fields["config"]) if "config" in payload.fields else None
+    target = payload.fields.get("target")
+    if target is not None and not isinstance(target, str):
+        raise ConfigError("target: expected a column name")
+    k = _option(payload, "k", int, 5)
+    max_suppression = _option(payload, "max_suppression", float, 0.05)
+    result = infer_config(_data(payload, base), base=base, target_variable=target or None, k=k,
+                          max_suppression=max_suppression)
+    return result.to_dict()
+
+
+async def _read_infer_payload(request: Request, max_part_size: int) -> Payload:
+    """As ``read_payload``, but ``target``, ``k`` and ``max_suppression`` are plain text form fields."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return await read_payload(request, max_part_size, ("config", *_INFER_OPTIONS))
+    form = await request.form(max_files=1, max_fields=16, max_part_size=max_part_size)
+    payload = Payload()
+    for name, value in form.multi_items():
+        if name == "data":
+            if not isinstance(value, UploadFile):
+                raise DataError("data: expected a file upload (multipart file field)")
+            payload.upload = value
+        elif name in ("config", "data_format", *_INFER_OPTIONS):
+            text = value if isinstance(value, str) else (await value.read()).decode("utf-8", errors="replace")
+            payload.fields[name] = json_object(text, name) if name == "config" else text.strip()
+        else:
+            raise ConfigError(f"{name}: unknown form field (expected config, data, data_format, "
+                              f"{', '.join(_INFER_OPTIONS)})")
+    payload.data_format = (payload.fields.pop("data_format", "") or "").lower() or None
+    return payload
+
+
+def _option(payload: Payload, name: str, kind: type[int] | type[float], default: float) -> Any:
+    """A number option given as form text or a JSON number; the message names the field."""
+    value = payload.fields.get(name)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ConfigError(f"{name}: expected a number")
+    try:
+        number = kind(value)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name}: expected {what}, got {value!r}") from None
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise ConfigError(f"{name}: expected a whole number, got {value!r}")
+    return number
+
+
+def _checked_config(state: ServiceState, document: Any) -> JobConfig:
+    """The configuration, parsed against the data roots, every path of it inside them."""
+    config = JobConfig.parse(document, state.roots.base_dir)
+    state.roots.check_config(config)
+    return config
+
+
+def _data(payload: Payload, config: JobConfig | None) -> pd.DataFrame:
+    """The uploaded table, else the configuration's source (already checked against the data roots)."""
+    if payload.upload is not None:
+        return read_upload(payload.upload, upload_format(payload.upload, payload.data_format))
+    if payload.data_format is not None:
+        raise ConfigError("data_format: given without a data file")
+    if config is None or config.source is None:
+        raise ConfigError("data: upload the table, or give a source (inside the data roots) in the configuration")
+    from anon_ops.io import read_table
+
+    return read_table(config.source, config.resolve_path)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows as JSON records with full float precision; a missing value is left out, so the
+    client's DataFrame has NaN where the engine's has."""
+    return [{str(k): _plain(v) for k, v in row.items() if not _missing(v)} for row in frame.to_dict(orient="records")]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -61,7 +61,7 @@ async def _read_form(request: Request, max_part_size: int, json_fields: tuple[st
         elif name == "data_format":
             payload.data_format = _text(value, name).strip().lower() or None
         elif name in json_fields:
-            payload.fields[name] = _json_value(_text(value, name) if isinstance(value, str) else
+            payload.fields[name] = json_object(_text(value, name) if isinstance(value, str) else
                                                (await value.read()).decode("utf-8", errors="replace"), name)
         else:
             expected = ", ".join((*json_fields, "data", "data_format"))
@@ -70,7 +70,7 @@ async def _read_form(request: Request, max_part_size: int, json_fields: tuple[st
 
 
 def _read_json(body: bytes, json_fields: tuple[str, ...]) -> Payload:
-    document = _json_value(body.decode("utf-8", errors="replace"), "body")
+    document = json_object(body.decode("utf-8", errors="replace"), "body")
     unknown = sorted(set(document) - set(json_fields))
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown field (expected {', '.join(json_fields)})")
@@ -83,7 +83,8 @@ def _text(value: Any, name: str) -> str:
     return value
 
 
-def _json_value(text: str, name: str) -> dict[str, Any]:
+def json_object(text: str, name: str) -> dict[str, Any]:
+    """A form field or body that must be a JSON object; errors name the field."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
