@@ -271,8 +271,21 @@ class SearchSettings(_Strict):
 
 
 class Execution(_Strict):
-    backend: Literal["pandas", "dask"] = "pandas"
-    scheduler: str | None = None
+    """Where the engine's two heavy passes run: pandas in-process, or partitions on a Dask cluster."""
+
+    backend: Literal["pandas", "dask"] = Field(
+        default="pandas", description="dask: frequency set and output computed over partitions on Dask."
+    )
+    scheduler: str | None = Field(
+        default=None,
+        description="Dask scheduler address (tcp://host:8786); else ANON_OPS_DASK_SCHEDULER; else a LocalCluster.",
+    )
+    dask_threshold_rows: int | None = Field(
+        default=None, ge=1, description="backend pandas: inputs with more rows than this run on Dask all the same."
+    )
+    partition_rows: int = Field(
+        default=250_000, ge=1, description="Rows per Dask partition when an in-memory table is split."
+    )
 
 
 class JobConfig(_Strict):

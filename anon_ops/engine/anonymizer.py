@@ -20,7 +20,7 @@ import pandas as pd
 
 from anon_ops.config import AttributeType, DeltaPresence, JobConfig
 from anon_ops.engine.criteria import ClassTable, build_criteria
-from anon_ops.engine.encoding import EncodedData, encode
+from anon_ops.engine.encoding import EncodedData, QuasiIdentifier, encode
 from anon_ops.engine.frequency import aggregate
 from anon_ops.engine.hierarchy import values_as_text
 from anon_ops.engine.metrics import Evaluation, build_metric
@@ -105,6 +105,13 @@ def anonymize(
     started = time.perf_counter()
     config = JobConfig.load(config)
     _validate_for_anonymization(config)
+    if subset is None:
+        from anon_ops.engine.distributed import anonymize_distributed, use_dask  # local: Dask is optional
+
+        if use_dask(config, len(df)):
+            found = anonymize_distributed(df, config, progress=progress, should_abort=should_abort)
+            assert found.data is not None  # no target: the output is collected
+            return AnonymizationResult(found.data, found.statistics, config, found.transformation)
     subset = _read_subset(config, subset)
     encoded = encode(df, config, subset=subset)
     found = find_optimum(encoded, config, progress=progress, should_abort=should_abort)
@@ -210,39 +217,76 @@ def _publish(df: pd.DataFrame, config: JobConfig, encoded: EncodedData, outcome:
     keep = encoded.in_subset if encoded.in_subset is not None else np.ones(len(df), dtype=bool)
     if props.drop_suppressed:
         keep = keep & ~row_hidden
-    identifiers = {a.name for a in config.attributes_of(AttributeType.IDENTIFIER)}
-    out: dict[str, Any] = {}
     base = encoded.base
-    qi_index = {q.name: i for i, q in enumerate(encoded.qis)}
+    data = output_frame(df, config, encoded.qis, outcome.levels,
+                        lambda i: base.qi[encoded.row_to_base, i], row_outlier, keep)
+    # described before the shuffle: the distributions (and the order of equally frequent values)
+    # then do not depend on the seed, and a partitioned run can reproduce them
+    exploratory = exploratory_statistics(df, data, config)
+    seed = props.seed if props.seed is not None else secrets.randbits(32)
+    if props.shuffle:
+        data = data.iloc[np.random.default_rng(seed).permutation(len(data))]
+    data = data.reset_index(drop=True)
+    statistics = publication_statistics(encoded, config, outcome, rows_input=len(df), rows_output=len(data),
+                                        exploratory=exploratory, seed=seed)
+    return AnonymizationResult(data, statistics, config, dict(statistics["transformation"]))
+
+
+def output_frame(
+    df: pd.DataFrame,
+    config: JobConfig,
+    qis: list[QuasiIdentifier],
+    levels: tuple[int, ...],
+    leaf_codes_of: Callable[[int], np.ndarray],
+    row_outlier: np.ndarray,
+    keep: np.ndarray,
+) -> pd.DataFrame:
+    """The published rows ``keep`` of ``df``: identifiers removed, QIs generalized to ``levels``
+    (``leaf_codes_of(i)``: the rows' leaf codes of QI i), outliers masked. One function for the
+    whole table in-process and for each partition on Dask, so both publish the same values."""
+    props = config.additional_properties
+    identifiers = {a.name for a in config.attributes_of(AttributeType.IDENTIFIER)}
+    qi_index = {q.name: i for i, q in enumerate(qis)}
+    out: dict[str, Any] = {}
     for column in df.columns:
         if column in identifiers:
             continue
         if column in qi_index:
             i = qi_index[column]
-            q, lv = encoded.qis[i], outcome.levels[i]
+            q, lv = qis[i], levels[i]
             labels = np.append(q.labels[lv].astype(object), props.suppression_char)
-            codes = q.maps[lv][base.qi[encoded.row_to_base, i]].astype(np.int64)
+            codes = q.maps[lv][leaf_codes_of(i)].astype(np.int64)
             codes[row_outlier] = len(labels) - 1
             out[column] = labels[codes[keep]]
         else:
             out[column] = df[column].to_numpy()[keep]
-    data = pd.DataFrame(out, columns=[c for c in df.columns if c not in identifiers])
-    seed = props.seed if props.seed is not None else secrets.randbits(32)
-    if props.shuffle:
-        data = data.iloc[np.random.default_rng(seed).permutation(len(data))]
-    data = data.reset_index(drop=True)
+    return pd.DataFrame(out, columns=[c for c in df.columns if c not in identifiers])
 
+
+def publication_statistics(
+    encoded: EncodedData,
+    config: JobConfig,
+    outcome: _Outcome,
+    *,
+    rows_input: int,
+    rows_output: int,
+    exploratory: dict[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    """The statistics document of a published table (without information loss and search facts),
+    assembled in one place for the in-process and the Dask path."""
+    props = config.additional_properties
     statistics = outcome_statistics(encoded, config, outcome)
-    statistics["rows"].update(input=len(df), output=len(data))
+    statistics["rows"].update(input=rows_input, output=rows_output)
     statistics["risk"]["source"] = source_risk(encoded, config)
     statistics.update(
-        exploratory=exploratory_statistics(df, data, config),
+        exploratory=exploratory,
         privacy_models=[m.model_dump(mode="json", exclude_none=True) for m in config.privacy_models],
         max_suppression=config.max_suppression,
         output={"shuffled": props.shuffle, "seed": seed if props.shuffle else None,
                 "suppressed_rows": "dropped" if props.drop_suppressed else "masked"},
     )
-    return AnonymizationResult(data, statistics, config, dict(statistics["transformation"]))
+    return statistics
 
 
 SIZE_BUCKETS = np.array([1, 2, 3, 4, 5, 10, 20, 50, 100])

@@ -138,19 +138,33 @@ def encode_qi_column(qi: QuasiIdentifier, values: pd.Series) -> np.ndarray:
 def _encode_sensitive(
     name: str, values: pd.Series, hierarchy: Hierarchy | None
 ) -> tuple[SensitiveAttribute, np.ndarray]:
-    text = values_as_text(values)
     if hierarchy is not None:
         attribute = SensitiveAttribute(name, hierarchy.leaves, hierarchy)
-        holder = QuasiIdentifier.from_hierarchy(name, hierarchy)
-        return attribute, encode_qi_column(holder, values)
+        return attribute, sensitive_codes(attribute, values)
+    text = values_as_text(values)
+    attribute = SensitiveAttribute(name, sensitive_labels(text))
+    return attribute, pd.Index(attribute.labels).get_indexer(text).astype(np.int32)
+
+
+def sensitive_labels(text: pd.Series) -> np.ndarray:
+    """The labels of a sensitive attribute without hierarchy: its distinct texts, in numeric order
+    when all are numbers, else sorted. Only the distinct values matter, so a partitioned run can
+    build the same labels from the distinct values of its partitions."""
     uniques = pd.unique(text)
     numeric = pd.to_numeric(pd.Series(uniques), errors="coerce")
     if len(uniques) and numeric.notna().all():
-        ordered = np.asarray(uniques, dtype=object)[np.argsort(numeric.to_numpy(), kind="stable")]
-    else:
-        ordered = np.sort(np.asarray(uniques, dtype=object))
-    codes = pd.Index(ordered).get_indexer(text).astype(np.int32)
-    return SensitiveAttribute(name, ordered), codes
+        return np.asarray(uniques, dtype=object)[np.argsort(numeric.to_numpy(), kind="stable")]
+    return np.sort(np.asarray(uniques, dtype=object))
+
+
+def sensitive_codes(attribute: SensitiveAttribute, values: pd.Series) -> np.ndarray:
+    """Codes of ``values`` under an attribute built before (one partition of a Dask run)."""
+    if attribute.hierarchy is not None:
+        return leaf_codes(attribute.hierarchy, values)
+    codes = pd.Index(attribute.labels).get_indexer(values_as_text(values))
+    if (codes < 0).any():
+        raise DataError(f"column {attribute.name!r}: values changed while the data was read")
+    return codes.astype(np.int32)
 
 
 def encode(

@@ -74,17 +74,18 @@ def _terminate(signum: int, _frame: Any) -> None:
 def run(store: JobStore, files: JobFiles, job: JobRecord) -> dict[str, Any]:
     """Run the job's engine call and write its outputs; returns the completion summary."""
     from anon_ops.engine.anonymizer import anonymize, apply_transformation
+    from anon_ops.engine.distributed import use_dask
     from anon_ops.io import write_table
 
     started = time.perf_counter()
     config = JobConfig.load(job.config, job.info.get("base_dir"))
+    if use_dask(config, job.info.get("rows")):
+        return _run_on_dask(store, files, job, config, started)
     data = read_frame(files.input)
     reporter = _Reporter(store, job.id)
     try:
         if job.kind == "apply":
-            parent = files.folder.parent / str(job.parent_id) / "statistics.json"
-            transformation = json.loads(parent.read_text(encoding="utf-8"))["transformation"]
-            result = apply_transformation(data, config, transformation)
+            result = apply_transformation(data, config, _parent_transformation(files, job))
         else:
             result = anonymize(data, config, progress=reporter.progress, should_abort=reporter.should_abort)
         if reporter.should_abort():
@@ -99,7 +100,40 @@ def run(store: JobStore, files: JobFiles, job: JobRecord) -> dict[str, Any]:
         write_json(files.statistics, result.statistics)
     finally:
         reporter.close()
-    stats = result.statistics
+    return _summary(result.statistics, target, store_result, started)
+
+
+def _run_on_dask(store: JobStore, files: JobFiles, job: JobRecord, config: JobConfig, started: float) -> dict[str, Any]:
+    """The job on Dask (``execution`` in its configuration; the scheduler from there or from
+    ANON_OPS_DASK_SCHEDULER, else a LocalCluster for this job): the cluster's workers read the input
+    snapshot by row groups and write the outputs part by part, the job's own copy of the result as
+    one Parquet file; progress and abort work as in-process."""
+    from anon_ops.config import DataStore, FileStore
+    from anon_ops.engine.distributed import anonymize_distributed
+
+    with open(files.input, "rb") as handle:
+        pickled = handle.read(4) == b"PKL1"  # mixed-type columns: a pickle, read here and scattered
+    source = read_frame(files.input) if pickled else DataStore(
+        type="file", file=FileStore(name=str(files.input), format="parquet"))
+    transformation = _parent_transformation(files, job) if job.kind == "apply" else None
+    store_result = job.pty_storage or config.target is None
+    reporter = _Reporter(store, job.id)
+    try:
+        result = anonymize_distributed(source, config, transformation=transformation, target=config.target,
+                                       result_file=files.result if store_result else None,
+                                       progress=reporter.progress, should_abort=reporter.should_abort)
+        write_json(files.statistics, result.statistics)
+    finally:
+        reporter.close()
+    return _summary(result.statistics, result.location, store_result, started)
+
+
+def _parent_transformation(files: JobFiles, job: JobRecord) -> dict[str, int]:
+    parent = files.folder.parent / str(job.parent_id) / "statistics.json"
+    return json.loads(parent.read_text(encoding="utf-8"))["transformation"]
+
+
+def _summary(stats: dict[str, Any], target: str | None, store_result: bool, started: float) -> dict[str, Any]:
     return {
         "rows": stats["rows"],
         "transformation": stats["transformation"],
@@ -130,21 +164,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = run(store, files, job)
         store.transition(job.id, JobStatus.RUNNING, status=JobStatus.COMPLETED, progress=1.0,
-                         finished_at=time.time(), summary=summary, error=None)
+                         finished_at=time.time(), summary=summary, error=None, error_type=None)
         log.info("job %s completed in %.3f s", job.id, summary["seconds"])
     except AbortedError:
         store.transition(job.id, JobStatus.RUNNING, status=JobStatus.ABORTED, finished_at=time.time(),
-                         error="aborted on request")
+                         error="aborted on request", error_type=AbortedError.__name__)
         log.info("job %s aborted", job.id)
     except AnonOpsError as exc:
-        store.transition(job.id, JobStatus.RUNNING, status=JobStatus.FAILED, finished_at=time.time(), error=str(exc))
+        # The class name travels with the message, so clients can tell a data problem from a
+        # configuration problem (the CLI exits 2 for both) without parsing the message.
+        store.transition(job.id, JobStatus.RUNNING, status=JobStatus.FAILED, finished_at=time.time(), error=str(exc),
+                         error_type=type(exc).__name__)
         log.info("job %s failed: %s", job.id, type(exc).__name__)
     except SystemExit:
         log.info("job %s: worker terminated", job.id)
         raise
     except Exception as exc:
         store.transition(job.id, JobStatus.RUNNING, status=JobStatus.FAILED,
-                         finished_at=time.time(), error=f"internal error: {type(exc).__name__}")
+                         finished_at=time.time(), error=f"internal error: {type(exc).__name__}",
+                         error_type=type(exc).__name__)
         log.error("job %s failed with %s", job.id, type(exc).__name__)
         return 1
     finally:
