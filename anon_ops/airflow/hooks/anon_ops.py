@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
@@ -263,3 +264,13 @@ def parse_status(document: Any, job_id: str) -> JobStatus:
         return JobStatus(value)
     except ValueError:
         raise ValueError(f"anon-ops job {job_id}: unknown status {value!r} in the status document") from None
+
+
+class AnonOpsHookMixin:
+    """The ``hook`` of an operator or sensor, built once from its ``anon_ops_conn_id``."""
+
+    anon_ops_conn_id: str
+
+    @cached_property
+    def hook(self) -> AnonOpsHook:
+        return AnonOpsHook(self.anon_ops_conn_id)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from anon_ops.airflow import utils
-from anon_ops.airflow.hooks.anon_ops import AnonOpsHook
+from anon_ops.airflow.hooks.anon_ops import AnonOpsHook, AnonOpsHookMixin
 from anon_ops.airflow.utils import DataCallable
 
 if TYPE_CHECKING:
@@ -40,7 +39,7 @@ def _input(source: Any, data_callable: DataCallable | None, config: JobConfig,
     return read_table(config.source, config.resolve_path)
 
 
-class AnonMeasureOperator(BaseOperator):
+class AnonMeasureOperator(AnonOpsHookMixin, BaseOperator):
     """Measure a grid of candidate configurations, then choose the one with the least information
     loss among those meeting the gate policy's thresholds.
 
@@ -79,9 +78,6 @@ class AnonMeasureOperator(BaseOperator):
         self.fail_if_none = fail_if_none
         self.anon_ops_conn_id = anon_ops_conn_id
 
-    @cached_property
-    def hook(self) -> AnonOpsHook:
-        return AnonOpsHook(self.anon_ops_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from anon_ops.engine.measure import candidates
@@ -159,7 +155,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class AnonInferOperator(BaseOperator):
+class AnonInferOperator(AnonOpsHookMixin, BaseOperator):
     """Infer a configuration from the data: domains, classification, hierarchies, privacy model.
 
     :param base_config: what is already decided (kept as is), or None.
@@ -192,9 +188,6 @@ class AnonInferOperator(BaseOperator):
         self.output_path = output_path
         self.anon_ops_conn_id = anon_ops_conn_id
 
-    @cached_property
-    def hook(self) -> AnonOpsHook:
-        return AnonOpsHook(self.anon_ops_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         import anon_ops as asdk

@@ -14,14 +14,13 @@ task (no retry: the same statistics give the same verdict), so nothing downstrea
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseBranchOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from anon_ops.airflow import utils
-from anon_ops.airflow.hooks.anon_ops import AnonOpsHook
+from anon_ops.airflow.hooks.anon_ops import AnonOpsHook, AnonOpsHookMixin
 from anon_ops.airflow.links import AnonJobLink
 
 if TYPE_CHECKING:
@@ -35,7 +34,7 @@ XCOM_NEXT_ATTEMPT = "next_attempt"
 HistoryCallable = Callable[[Mapping[str, Any]], "list[pd.DataFrame]"]
 
 
-class AnonQualityGateOperator(BaseBranchOperator):
+class AnonQualityGateOperator(AnonOpsHookMixin, BaseBranchOperator):
     """Gate the release of ``job_id``; continue with ``publish_task_id`` or ``resubmit_task_id``.
 
     :param job_id: the completed job to gate (templated; e.g. ``anonymize.output["job_id"]``).
@@ -84,9 +83,6 @@ class AnonQualityGateOperator(BaseBranchOperator):
         self.anon_ops_conn_id = anon_ops_conn_id
         self.statistics_timeout = statistics_timeout
 
-    @cached_property
-    def hook(self) -> AnonOpsHook:
-        return AnonOpsHook(self.anon_ops_conn_id)
 
     def choose_branch(self, context: Context) -> str:
         from anon_ops.quality import evaluate_gate

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, TaskDeferralTimeout
 
 from anon_ops.airflow import utils
-from anon_ops.airflow.hooks.anon_ops import AnonOpsHook, parse_status
+from anon_ops.airflow.hooks.anon_ops import AnonOpsHook, AnonOpsHookMixin, parse_status
 from anon_ops.airflow.links import AnonJobLink
 from anon_ops.airflow.triggers.anon_job import AnonJobTrigger
 from anon_ops.airflow.utils import (
@@ -53,7 +52,7 @@ def _default_deferrable() -> bool:
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
-class AnonJobOperator(BaseOperator):
+class AnonJobOperator(AnonOpsHookMixin, BaseOperator):
     """Base of the operators that start one job: submit idempotently, push id and URL, then wait.
 
     :param anon_ops_conn_id: the ``anon_ops`` connection (default ``anon_ops_default``; when that one
@@ -89,9 +88,6 @@ class AnonJobOperator(BaseOperator):
         self.deferrable = _default_deferrable() if deferrable is None else deferrable
         self._job_id: str | None = None
 
-    @cached_property
-    def hook(self) -> AnonOpsHook:
-        return AnonOpsHook(self.anon_ops_conn_id)
 
     # ------------------------------------------------------------------ what subclasses provide
     def prepare_submit(self, context: Context) -> Callable[[str], asdk.AnonJob]:
@@ -300,7 +296,7 @@ class ApplyAnonymizeOperator(AnonJobOperator):
         return lambda key: asdk.apply_anonymize(parent, df, force=self.force, idempotency_key=key)
 
 
-class AnonStatisticsOperator(BaseOperator):
+class AnonStatisticsOperator(AnonOpsHookMixin, BaseOperator):
     """Fetch the statistics of a job: XCom gets the small metrics dict; the whole document (with the
     exploratory distributions) goes to ``output_path`` when given (a local path or fsspec URL), and
     the privacy report (self-contained HTML) to ``report_path`` — XCom then carries its path.
@@ -330,9 +326,6 @@ class AnonStatisticsOperator(BaseOperator):
         self.report_path = report_path
         self.timeout = timeout
 
-    @cached_property
-    def hook(self) -> AnonOpsHook:
-        return AnonOpsHook(self.anon_ops_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         job_id = str(self.job_id)

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from anon_ops.airflow import utils
-from anon_ops.airflow.hooks.anon_ops import AnonOpsHook
+from anon_ops.airflow.hooks.anon_ops import AnonOpsHook, AnonOpsHookMixin
 from anon_ops.airflow.links import AnonJobLink
 from anon_ops.airflow.triggers.anon_job import AnonJobTrigger
 from anon_ops.airflow.utils import AnonJobTimeoutError
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class AnonJobSensor(BaseSensorOperator):
+class AnonJobSensor(AnonOpsHookMixin, BaseSensorOperator):
     """Succeed once job ``job_id`` is completed.
 
     :param job_id: the job to wait for (templated; e.g. ``anonymize.output["job_id"]``).
@@ -56,9 +55,6 @@ class AnonJobSensor(BaseSensorOperator):
                            if deferrable is None else deferrable)
         self.abort_on_timeout = abort_on_timeout
 
-    @cached_property
-    def hook(self) -> AnonOpsHook:
-        return AnonOpsHook(self.anon_ops_conn_id)
 
     def poke(self, context: Context) -> bool:
         from anon_ops.jobs.status import JobStatus
