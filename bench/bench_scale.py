@@ -99,6 +99,9 @@ def child(backend: str, rows: int, n_qis: int, threads: bool) -> None:
 
             df = read_table(config.source)  # type: ignore[arg-type]
             facts["pandas_bytes"] = int(df.memory_usage(deep=True).sum())
+            # the same table with Python str objects (pandas < 3, or future.infer_string off)
+            head = df.iloc[:ROWS_PER_FILE].astype(object)
+            facts["object_bytes"] = int(head.memory_usage(deep=True).sum() * len(df) / max(len(head), 1))
             facts["parquet_bytes"] = sum(p.stat().st_size for p in source.glob("*.parquet"))
         elif backend == "pandas":
             from anon_ops.engine.anonymizer import anonymize
@@ -222,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, {sys.version.split()[0]}", flush=True)
     for rows in sorted(set([*sizes, args.qi_rows])):
         dataset(rows)
-    data_size = {rows: measure("size", rows, 9).facts["pandas_bytes"] / GIB for rows in sorted(set(sizes))}
+    sized = {rows: measure("size", rows, 9).facts for rows in sorted(set(sizes))}
+    data_size = {rows: facts["pandas_bytes"] / GIB for rows, facts in sized.items()}
     runs: list[Run] = []
     for rows in sizes:
         backends = ["pandas"] if rows <= args.pandas_max_rows else []
@@ -234,6 +238,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads_too:
             runs.append(measure("dask", rows, 9, threads=True))
     print_table("Growth with rows (9 QIs, k=5, 5 % suppression, loss)", runs, data_size)
+    largest = max(sizes)
+    on_dask = next((r for r in runs if r.backend == "dask" and r.rows == largest), None)
+    in_pandas = next((r for r in runs if r.backend == "pandas" and r.rows == largest), None)
+    if on_dask is not None:
+        print(f"\nmust hold — {largest:,} rows x 9 QIs, k=5, 5 % suppression on Dask: "
+              f"completed in {on_dask.wall_s:.1f} s, peak {on_dask.tree_peak_gib:.2f} GiB (all processes); "
+              "the table in pandas: "
+              f"{data_size[largest]:.2f} GiB with Arrow strings, {sized[largest]['object_bytes'] / GIB:.2f} GiB with "
+              "str objects" + (f"; pandas in-process peak {in_pandas.tree_peak_gib:.2f} GiB" if in_pandas else ""))
     qi_runs: list[Run] = []
     if not args.skip_qis:
         for n_qis in (3, 6, 9):
@@ -244,8 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {backend:6} {args.qi_rows:>10,} rows {n_qis} QIs: {qi_runs[-1].wall_s:7.1f} s", flush=True)
         print_table(f"Growth with QIs ({args.qi_rows:,} rows)", qi_runs, data_size)
     if args.json:
-        args.json.write_text(json.dumps({"data_gib": data_size, "runs": [asdict(r) for r in runs + qi_runs]},
-                                        indent=1))
+        args.json.write_text(json.dumps({"data": sized, "runs": [asdict(r) for r in runs + qi_runs]}, indent=1))
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * RSS_UNIT / GIB
     print(f"\n(benchmark driver itself: {peak_self:.2f} GiB)")
     return 0

@@ -30,6 +30,8 @@ from anon_ops.settings import Settings
 from tests.conftest import adult_config
 
 RESAMPLED_ROWS = 200_000
+# dask's own Parquet reader still calls reset_index(inplace=True)
+pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
 
 
 @pytest.fixture(scope="module")

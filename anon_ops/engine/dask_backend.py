@@ -250,10 +250,14 @@ def read_source(
     log.info("reading %d %s part(s) on Dask", len(urls), fmt)
     with dask.config.set({"dataframe.convert-string": False}):
         if fmt == "parquet":
+            # a partition per row group, or per few small ones; a row group is the smallest unit
+            # Parquet is read in, so larger ones are split after reading
+            rows, groups = _parquet_layout(fs, parts)
+            per_group = rows / max(groups, 1)
+            props.setdefault("split_row_groups", max(1, round(partition_rows / max(per_group, 1))))
             frame = dd.read_parquet(urls, storage_options=storage_options or None, **props)
-            # a row group is the smallest unit Parquet is read in: split the larger ones
-            wanted = math.ceil(_parquet_rows(fs, parts) / partition_rows)
-            return frame.repartition(npartitions=wanted) if wanted > frame.npartitions else frame
+            wanted = math.ceil(rows / partition_rows)
+            return frame.repartition(npartitions=wanted) if wanted > 1.5 * frame.npartitions else frame
         options: dict[str, Any] = {"dtype": str, "keep_default_na": False, **props}
         sep = options.pop("sep", None)
         if sep is None and options.get("delimiter") is None:
@@ -265,15 +269,16 @@ def read_source(
         return dd.read_csv(urls, storage_options=storage_options or None, **options)
 
 
-def _parquet_rows(fs: Any, parts: Sequence[str]) -> int:
-    """Rows of the Parquet files, from their footers."""
+def _parquet_layout(fs: Any, parts: Sequence[str]) -> tuple[int, int]:
+    """Rows and row groups of the Parquet files, from their footers."""
     import pyarrow.parquet as pq
 
-    total = 0
+    rows = groups = 0
     for part in parts:
         with open(part, "rb") if fs is None else fs.open(part, "rb") as handle:
-            total += pq.read_metadata(handle).num_rows
-    return total
+            metadata = pq.read_metadata(handle)
+        rows, groups = rows + metadata.num_rows, groups + metadata.num_row_groups
+    return rows, groups
 
 
 def _bytes_per_line(fs: Any, part: str) -> int:
@@ -328,7 +333,8 @@ def _scan(part: pd.DataFrame, plan: _ScanPlan, number: int) -> _Scan:
     combos = counts = None
     if plan.qis is not None:
         combos, counts = _combinations(part, plan.qis, plan.sensitive)
-    sample = part.head(1) if plan.described else None
+    # a taken row, not a slice: a slice of an Arrow column would keep the whole partition alive
+    sample = part.iloc[[0]] if plan.described and len(part) else None
     return _Scan(len(part), distinct, values, combos, counts, sample)
 
 

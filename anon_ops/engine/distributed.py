@@ -40,7 +40,7 @@ SCHEDULER_ENV = "ANON_OPS_DASK_SCHEDULER"
 """Environment variable with the address of the Dask scheduler jobs run on (``tcp://host:8786``)."""
 
 _MAX_LOCAL_WORKERS = 4
-_ENV = {"ARROW_DEFAULT_MEMORY_POOL": os.environ.get("ARROW_POOL_TEST", "system")}
+_P2P_BUFFER = "128 MiB"
 
 
 @dataclass
@@ -109,9 +109,11 @@ def dask_client(config: JobConfig | None = None, *, processes: bool = True) -> I
 
     workers = max(1, min(os.cpu_count() or 1, _MAX_LOCAL_WORKERS))
     log.info("starting a Dask LocalCluster of %d worker(s)", workers)
-    # the workers inherit this configuration: strings stay the dtype pandas reads them as
-    with dask.config.set({"dataframe.convert-string": False}):
-        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, env=_ENV,
+    # the workers inherit this configuration: strings stay the dtype pandas reads them as, and the
+    # shuffle's send buffer is capped (its default allows 1 GiB per worker)
+    logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)  # a warning per shuffle
+    with dask.config.set({"dataframe.convert-string": False, "distributed.p2p.comm.buffer": _P2P_BUFFER}):
+        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
                                            dashboard_address=None)
     try:
         client = distributed.Client(cluster, set_as_default=False)
