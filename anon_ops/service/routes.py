@@ -25,11 +25,10 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from anon_ops import __version__
 from anon_ops.config import JobConfig
-from anon_ops.errors import ConfigError, DataError
+from anon_ops.errors import ConfigError
 from anon_ops.jobs.errors import JobStateError
 from anon_ops.jobs.runtime import JobRuntime, Submission
 from anon_ops.jobs.status import JobStatus
@@ -38,7 +37,6 @@ from anon_ops.service.paths import DataRoots
 from anon_ops.service.uploads import (
     Payload,
     hash_file,
-    json_object,
     read_payload,
     read_upload,
     request_hash,
@@ -430,7 +428,7 @@ async def infer_configuration(request: Request) -> Response:
     with the same fields (data from the config's `source`). → the inference: `config`, `profiles`,
     accuracies on the target, `candidates`, `notes`."""
     state = _state(request)
-    payload = await _read_infer_payload(request, state.settings.max_upload_bytes)
+    payload = await read_payload(request, state.settings.max_upload_bytes, ("config",), tuple(_INFER_OPTIONS))
     try:
         result = await run_in_threadpool(_infer, state, payload)
     finally:
@@ -450,28 +448,6 @@ def _infer(state: ServiceState, payload: Payload) -> dict[str, Any]:
     result = infer_config(_data(payload, base), base=base, target_variable=target or None, k=k,
                           max_suppression=max_suppression)
     return result.to_dict()
-
-
-async def _read_infer_payload(request: Request, max_part_size: int) -> Payload:
-    """As ``read_payload``, but ``target``, ``k`` and ``max_suppression`` are plain text form fields."""
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type not in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        return await read_payload(request, max_part_size, ("config", *_INFER_OPTIONS))
-    form = await request.form(max_files=1, max_fields=16, max_part_size=max_part_size)
-    payload = Payload()
-    for name, value in form.multi_items():
-        if name == "data":
-            if not isinstance(value, UploadFile):
-                raise DataError("data: expected a file upload (multipart file field)")
-            payload.upload = value
-        elif name in ("config", "data_format", *_INFER_OPTIONS):
-            text = value if isinstance(value, str) else (await value.read()).decode("utf-8", errors="replace")
-            payload.fields[name] = json_object(text, name) if name == "config" else text.strip()
-        else:
-            raise ConfigError(f"{name}: unknown form field (expected config, data, data_format, "
-                              f"{', '.join(_INFER_OPTIONS)})")
-    payload.data_format = (payload.fields.pop("data_format", "") or "").lower() or None
-    return payload
 
 
 def _option(payload: Payload, name: str, kind: type[int] | type[float], default: float) -> Any:

@@ -38,19 +38,24 @@ class Payload:
             await self.upload.close()
 
 
-async def read_payload(request: Request, max_part_size: int, json_fields: tuple[str, ...]) -> Payload:
-    """Parse a multipart/url-encoded form or a JSON object; an empty body is an empty payload."""
+async def read_payload(
+    request: Request, max_part_size: int, json_fields: tuple[str, ...], text_fields: tuple[str, ...] = ()
+) -> Payload:
+    """Parse a multipart/url-encoded form or a JSON object; an empty body is an empty payload.
+    In a form, ``json_fields`` hold JSON objects and ``text_fields`` plain text (kept stripped)."""
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        return await _read_form(request, max_part_size, json_fields)
+        return await _read_form(request, max_part_size, json_fields, text_fields)
     if content_type == "application/json" or content_type.endswith("+json"):
-        return _read_json(await request.body(), json_fields)
+        return _read_json(await request.body(), (*json_fields, *text_fields))
     if not content_type and not await request.body():
         return Payload()
     raise UnsupportedMediaTypeError("Content-Type: send multipart/form-data or application/json")
 
 
-async def _read_form(request: Request, max_part_size: int, json_fields: tuple[str, ...]) -> Payload:
+async def _read_form(
+    request: Request, max_part_size: int, json_fields: tuple[str, ...], text_fields: tuple[str, ...]
+) -> Payload:
     form = await request.form(max_files=1, max_fields=_MAX_FORM_FIELDS, max_part_size=max_part_size)
     payload = Payload()
     for name, value in form.multi_items():
@@ -60,11 +65,12 @@ async def _read_form(request: Request, max_part_size: int, json_fields: tuple[st
             payload.upload = value
         elif name == "data_format":
             payload.data_format = _text(value, name).strip().lower() or None
-        elif name in json_fields:
-            payload.fields[name] = json_object(_text(value, name) if isinstance(value, str) else
-                                               (await value.read()).decode("utf-8", errors="replace"), name)
+        elif name in json_fields or name in text_fields:
+            text = _text(value, name) if isinstance(value, str) else \
+                (await value.read()).decode("utf-8", errors="replace")
+            payload.fields[name] = json_object(text, name) if name in json_fields else text.strip()
         else:
-            expected = ", ".join((*json_fields, "data", "data_format"))
+            expected = ", ".join((*json_fields, *text_fields, "data", "data_format"))
             raise ConfigError(f"{name}: unknown form field (expected {expected})")
     return payload
 
